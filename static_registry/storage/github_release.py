@@ -1,0 +1,6 @@
+"""Placeholder: being written (storage backend github-release)."""
+SETTINGS = ()
+
+
+def open(settings, context):  # noqa
+    raise NotImplementedError
