@@ -86,10 +86,14 @@ def from_event(event_name: str, event: Mapping[str, Any], workspace: Path, sha: 
         base = str((pr.get("base") or {}).get("sha") or "")
         head = str((pr.get("head") or {}).get("sha") or revision)
         if not base:
-            return Changes(True, "pull request without a base commit: building every recipe", publish=False, revision=head)
+            return Changes(
+                True, "pull request without a base commit: building every recipe", publish=False, revision=head
+            )
         merge_base = _git(workspace, "merge-base", base, head).stdout.strip() or base
         return _range(workspace, merge_base, head, publish=False)
-    what = {"workflow_dispatch": "manual run", "schedule": "scheduled run"}.get(event_name, f"'{event_name or 'manual'}' event")
+    what = {"workflow_dispatch": "manual run", "schedule": "scheduled run"}.get(
+        event_name, f"'{event_name or 'manual'}' event"
+    )
     return Changes(True, f"{what}: building every recipe", revision=revision)
 
 
@@ -102,8 +106,7 @@ def _range(workspace: Path, base: str, head: str, publish: bool) -> Changes:
     if not (_has_commit(workspace, base) and _has_commit(workspace, head)):
         return Changes(
             True,
-            f"commit {base[:12]} is not in the checkout (a shallow clone? use fetch-depth: 0): "
-            "building every recipe",
+            f"commit {base[:12]} is not in the checkout (a shallow clone? use fetch-depth: 0): building every recipe",
             publish=publish,
             revision=head,
         )

@@ -41,7 +41,7 @@ Tokens are read from STATIC_REGISTRY_TOKEN or GITHUB_TOKEN (never pass them in a
 """
 
 
-def _add_inputs(parser: argparse.ArgumentParser, inputs: Sequence[Input]) -> None:
+def _add_inputs(parser: argparse._ActionsContainer, inputs: Sequence[Input]) -> None:
     for i in inputs:
         if i.secret:
             continue  # secrets come from the environment, never argv (visible in ps)
@@ -49,12 +49,17 @@ def _add_inputs(parser: argparse.ArgumentParser, inputs: Sequence[Input]) -> Non
         if i.boolean:
             parser.add_argument(f"--{i.name}", dest=i.name, action="store_const", const="true", help=i.help + default)
         else:
-            parser.add_argument(f"--{i.name}", dest=i.name, metavar=i.name.upper().replace("-", "_"), help=i.help + default)
+            parser.add_argument(
+                f"--{i.name}", dest=i.name, metavar=i.name.upper().replace("-", "_"), help=i.help + default
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="static-registry", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="static-registry",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"static-registry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -68,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inputs(publish, PUBLISH_INPUTS)
     storage = publish.add_argument_group("storage backends")
     _add_inputs(storage, storage_inputs())
-    publish.add_argument("--since", metavar="REV", help="build the recipes changed between REV and HEAD (default: all, or what the GitHub event says)")
+    publish.add_argument(
+        "--since",
+        metavar="REV",
+        help="build the recipes changed between REV and HEAD (default: all, or what the GitHub event says)",
+    )
     publish.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
 
     recipes = sub.add_parser("recipes", help="list the recipes of a container repository and the tags they build")

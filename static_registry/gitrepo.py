@@ -82,14 +82,14 @@ class Git:
             env["HOME"] = str(self.path)
         return env
 
-    def run(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [self.executable, *args],
             cwd=self.path,
             env=self.env(),
             capture_output=True,
             text=True,
-            input=input,
+            input=stdin,
             check=False,
         )
         if check and proc.returncode != 0:

@@ -58,7 +58,10 @@ def compose(
         for tag in tags:
             try:
                 m = Manifest.from_markdown(
-                    (worktree / paths.manifest(tag)).read_text(encoding="utf-8"), collection, tag, str(paths.manifest(tag))
+                    (worktree / paths.manifest(tag)).read_text(encoding="utf-8"),
+                    collection,
+                    tag,
+                    str(paths.manifest(tag)),
                 )
             except (OSError, UserError):
                 rows.append(f"| `{tag}` | {change} | | | | |")
@@ -84,7 +87,9 @@ def compose(
     return Texts(message, title or f"Update {collection}: {line}", body)
 
 
-def summary_table(collection: str, stored: Sequence[StoredImage], removed: Sequence[str], outputs: Mapping[str, str]) -> str:
+def summary_table(
+    collection: str, stored: Sequence[StoredImage], removed: Sequence[str], outputs: Mapping[str, str]
+) -> str:
     lines = [f"### static-registry: {collection}", ""]
     if stored or removed:
         lines += ["| tag | digest | size | recipe | URL |", "| --- | --- | --- | --- | --- |"]

@@ -33,19 +33,42 @@ class Input:
 
 
 PUBLISH_INPUTS: tuple[Input, ...] = (
-    Input("registry", "The registry repository: owner/repo on GitHub, or the path of a local git repository.", required=True),
-    Input("token", "Token that can push branches to the registry and open pull requests there (a fine-grained PAT or GitHub App token; the container repository's GITHUB_TOKEN cannot).", secret=True, action_default="${{ github.token }}"),
-    Input("repository", "The container repository, owner/repo; its lower-cased name is the collection. Default: GITHUB_REPOSITORY, or the 'origin' remote of 'path'."),
+    Input(
+        "registry",
+        "The registry repository: owner/repo on GitHub, or the path of a local git repository.",
+        required=True,
+    ),
+    Input(
+        "token",
+        "Token that can push branches to the registry and open pull requests there (a fine-grained PAT or GitHub App token; the container repository's GITHUB_TOKEN cannot).",
+        secret=True,
+        action_default="${{ github.token }}",
+    ),
+    Input(
+        "repository",
+        "The container repository, owner/repo; its lower-cased name is the collection. Default: GITHUB_REPOSITORY, or the 'origin' remote of 'path'.",
+    ),
     Input("path", "The container repository's checkout. Default: GITHUB_WORKSPACE, or the current folder."),
-    Input("recipes", "Globs (one per line or comma-separated, '!glob' excludes) that replace the standard recipe search (Singularity, Singularity.<tag>, Apptainer*)."),
+    Input(
+        "recipes",
+        "Globs (one per line or comma-separated, '!glob' excludes) that replace the standard recipe search (Singularity, Singularity.<tag>, Apptainer*).",
+    ),
     Input("build-all", "Build every recipe, whatever changed.", "false", boolean=True),
-    Input("builder", "Where recipes are built: auto, in-place, docker (a sibling privileged container through /var/run/docker.sock) or none (publish 'images').", "auto", choices=("auto", "in-place", "docker", "none")),
+    Input(
+        "builder",
+        "Where recipes are built: auto, in-place, docker (a sibling privileged container through /var/run/docker.sock) or none (publish 'images').",
+        "auto",
+        choices=("auto", "in-place", "docker", "none"),
+    ),
     Input("build-options", "Extra options for 'apptainer build', e.g. --fakeroot."),
     Input("images", "With builder: none, the SIF files built by earlier steps: one '<tag>=<path>' per line."),
     Input("storage", "Object storage backend: file, s3, gcs or github-release.", "file"),
     Input("base", "The registry's branch that pull requests target. Default: its default branch."),
     Input("branch-prefix", "Prefix of the update branch; the branch is <prefix><owner>/<repo>.", "update/"),
-    Input("push-to-fork", "Push the update branch to this fork (owner/repo) of the registry and open the pull request from there."),
+    Input(
+        "push-to-fork",
+        "Push the update branch to this fork (owner/repo) of the registry and open the pull request from there.",
+    ),
     Input("title", "Pull request title. Default: says which tags changed."),
     Input("commit-message", "Commit message. Default: lists the tags added, updated and removed."),
     Input("committer", "Committer of the registry commit, 'Name <email>'.", BOT),
@@ -53,9 +76,20 @@ PUBLISH_INPUTS: tuple[Input, ...] = (
     Input("labels", "Labels for a new pull request (comma or newline separated)."),
     Input("draft", "Open new pull requests as drafts.", "false", boolean=True),
     Input("dry-run", "Build and check only: nothing is stored or published.", "false", boolean=True),
-    Input("github-api-url", "GitHub REST API URL (GitHub Enterprise Server: https://HOST/api/v3). Default: GITHUB_API_URL."),
-    Input("github-server-url", "GitHub web URL that serves git (GitHub Enterprise Server: https://HOST). Default: GITHUB_SERVER_URL."),
-    Input("github-token", "Token for the container repository itself (storage: github-release).", secret=True, action_default="${{ github.token }}"),
+    Input(
+        "github-api-url",
+        "GitHub REST API URL (GitHub Enterprise Server: https://HOST/api/v3). Default: GITHUB_API_URL.",
+    ),
+    Input(
+        "github-server-url",
+        "GitHub web URL that serves git (GitHub Enterprise Server: https://HOST). Default: GITHUB_SERVER_URL.",
+    ),
+    Input(
+        "github-token",
+        "Token for the container repository itself (storage: github-release).",
+        secret=True,
+        action_default="${{ github.token }}",
+    ),
 )
 
 
@@ -129,14 +163,20 @@ class PublishOptions:
                 raise UserError(f"Input '{i.name}' is '{value}'; use one of {', '.join(i.choices)}.")
         workspace = Path(values["path"] or env.get("GITHUB_WORKSPACE") or os.getcwd()).resolve()
         if not workspace.is_dir():
-            raise UserError(f"Input 'path' is {workspace}, which is not a folder; point it at the container repository's checkout.")
+            raise UserError(
+                f"Input 'path' is {workspace}, which is not a folder; point it at the container repository's checkout."
+            )
         repository = values["repository"] or env.get("GITHUB_REPOSITORY", "") or repository_from_git(workspace)
         if not repository:
-            raise UserError("Input 'repository' is not set and cannot be derived (no GITHUB_REPOSITORY, no 'origin' remote); set it to owner/repo.")
+            raise UserError(
+                "Input 'repository' is not set and cannot be derived (no GITHUB_REPOSITORY, no 'origin' remote); set it to owner/repo."
+            )
         committer = values["committer"] or BOT
         actor = env.get("GITHUB_ACTOR", "")
         actor_id = env.get("GITHUB_ACTOR_ID", "")
-        author = values["author"] or (f"{actor} <{actor_id}+{actor}@users.noreply.github.com>" if actor and actor_id else committer)
+        author = values["author"] or (
+            f"{actor} <{actor_id}+{actor}@users.noreply.github.com>" if actor and actor_id else committer
+        )
         settings = {s.name: values.get(s.name, s.default) for s in storage_inputs()}
         return cls(
             registry=values["registry"].strip(),
@@ -161,7 +201,9 @@ class PublishOptions:
             draft=parse_bool("draft", values["draft"]),
             dry_run=parse_bool("dry-run", values["dry-run"]),
             api_url=(values["github-api-url"] or env.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
-            server_url=(values["github-server-url"] or env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
+            server_url=(values["github-server-url"] or env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip(
+                "/"
+            ),
             github_token=values["github-token"].strip() or env.get("GITHUB_TOKEN", ""),
             env=dict(env),
         )

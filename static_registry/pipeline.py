@@ -12,13 +12,13 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import changes as change_detection
 from .build import describe_image, find_engine, parse_images, select_builder
-from .documents import Manifest, Layer, collection_name, describe_readme, write_collection
+from .documents import Layer, Manifest, collection_name, describe_readme, write_collection
 from .errors import BuildError, UserError
 from .messages import compose, summary_table
 from .model import Image, Recipe, StoredImage
@@ -54,7 +54,11 @@ class Event:
 def _changes(options: PublishOptions, event: Event) -> change_detection.Changes:
     revision = options.env.get("GITHUB_SHA", "")
     if options.build_all:
-        return change_detection.Changes(True, "build-all: building every recipe", revision=revision or change_detection.head_revision(options.workspace))
+        return change_detection.Changes(
+            True,
+            "build-all: building every recipe",
+            revision=revision or change_detection.head_revision(options.workspace),
+        )
     if event.since:
         return change_detection.since(options.workspace, event.since)
     return change_detection.from_event(event.name, event.payload or {}, options.workspace, revision)
@@ -68,8 +72,8 @@ def _check(options: PublishOptions, recipes: list[Recipe], runner: Runner) -> No
             check_recipe(options.workspace, recipe)
         except UserError as e:
             errors.append(e)
-    for e in errors[:-1]:
-        runner.error(e.message, file=e.file, line=e.line)
+    for problem in errors[:-1]:
+        runner.error(problem.message, file=problem.file, line=problem.line)
     if errors:
         raise errors[-1]
 
@@ -92,12 +96,13 @@ def _build(options: PublishOptions, recipes: list[Recipe], out: Path, runner: Ru
             image = describe_image(recipe, sif, engine)
             runner.info(f"{image.digest}  {image.size} bytes")
         images.append(image)
-    for e in failures[:-1]:
-        runner.error(e.message, file=e.file, line=e.line)
+    for failure in failures[:-1]:
+        runner.error(failure.message, file=failure.file, line=failure.line)
     if failures:
         others = len(failures) - 1
         raise BuildError(
-            failures[-1].message + (f" ({others} other recipe(s) failed too.)" if others else "")
+            failures[-1].message
+            + (f" ({others} other recipe(s) failed too.)" if others else "")
             + " Nothing was published.",
             file=failures[-1].file,
             line=failures[-1].line,
@@ -125,7 +130,7 @@ def _store(options: PublishOptions, collection: str, images: list[Image], runner
 
 def _manifest(collection: str, s: StoredImage, source: str, revision: str, run_url: str) -> Manifest:
     labels = s.image.labels
-    created = datetime.fromtimestamp(s.image.path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = datetime.fromtimestamp(s.image.path.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return Manifest(
         collection=collection,
         tag=s.image.tag,
@@ -137,7 +142,9 @@ def _manifest(collection: str, s: StoredImage, source: str, revision: str, run_u
         source=source,
         revision=revision,
         run_url=run_url,
-        apptainer_version=labels.get("org.label-schema.usage.apptainer.version", labels.get("org.label-schema.usage.singularity.version", "")),
+        apptainer_version=labels.get(
+            "org.label-schema.usage.apptainer.version", labels.get("org.label-schema.usage.singularity.version", "")
+        ),
         labels=labels,
     )
 
@@ -173,7 +180,13 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
         runner.info(f"  will remove tag {tag} (its recipe was deleted)")
     _check(options, selected, runner)
 
-    outputs = {"images": "[]", "pull-request-number": "", "pull-request-url": "", "pull-request-operation": "none", "branch": branch}
+    outputs = {
+        "images": "[]",
+        "pull-request-number": "",
+        "pull-request-url": "",
+        "pull-request-operation": "none",
+        "branch": branch,
+    }
     stored: list[StoredImage] = []
     work = Path(tempfile.mkdtemp(prefix="static-registry-build-", dir=options.env.get("RUNNER_TEMP") or None))
     try:
@@ -190,7 +203,9 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
         stored = _store(options, collection, images, runner) if images else []
         outputs["images"] = json.dumps([s.to_json(collection) for s in stored])
         if registry is None:
-            raise UserError("Input 'registry' is required to publish; set it to owner/repo or a local git repository path.")
+            raise UserError(
+                "Input 'registry' is required to publish; set it to owner/repo or a local git repository path."
+            )
         description, readme_body = _readme(options.workspace, options.repository)
         manifests = [_manifest(collection, s, source, changes.revision, run_url) for s in stored]
 
@@ -198,7 +213,9 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
             write_collection(tree, collection, manifests, removed, description, readme_body)
 
         def texts(tree: Path, tag_changes: TagChanges) -> Texts:
-            return compose(collection, tree, tag_changes, source, changes.revision, run_url, options.title, options.commit_message)
+            return compose(
+                collection, tree, tag_changes, source, changes.revision, run_url, options.title, options.commit_message
+            )
 
         request = PublishRequest(
             registry=registry,
@@ -229,7 +246,9 @@ def _result_outputs(outputs: dict[str, str], result: PublishResult) -> None:
     outputs["pull-request-url"] = result.url
 
 
-def _finish(runner: Runner, outputs: dict[str, str], collection: str, stored: list[StoredImage], removed: list[str]) -> dict[str, str]:
+def _finish(
+    runner: Runner, outputs: dict[str, str], collection: str, stored: list[StoredImage], removed: list[str]
+) -> dict[str, str]:
     for name, value in outputs.items():
         runner.set_output(name, value)
     runner.summary(summary_table(collection, stored, removed, outputs))

@@ -24,7 +24,14 @@ from .pulls import PAT_HINT, PullRequests
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 IDENTITY_RE = re.compile(r"^([^<>]+?)\s*<([^<>]+)>$")
 PUSH_ATTEMPTS = 5
-RACE_MARKERS = ("stale info", "[rejected]", "fetch first", "cannot lock ref", "failed to update ref", "reference already exists")
+RACE_MARKERS = (
+    "stale info",
+    "[rejected]",
+    "fetch first",
+    "cannot lock ref",
+    "failed to update ref",
+    "reference already exists",
+)
 """What git says when another push to the same branch won the race."""
 
 
@@ -139,14 +146,18 @@ def tag_changes(name_status: str) -> TagChanges:
 def _push_error(e: GitError, registry: str, url: str) -> PublishError:
     text = e.stderr
     if "403" in text or "denied" in text.lower() or "not allowed" in text.lower():
-        return PublishError(f"The registry {registry} refused the push of the update branch (permission denied); {PAT_HINT}.")
+        return PublishError(
+            f"The registry {registry} refused the push of the update branch (permission denied); {PAT_HINT}."
+        )
     if "401" in text or "Authentication failed" in text or "could not read Username" in text:
         return PublishError(
             f"The registry {registry} asked for credentials the token did not satisfy; set input 'token' to a token "
             "that can push to it (the container repository's GITHUB_TOKEN cannot)."
         )
     if "not found" in text.lower() or "does not appear to be a git repository" in text:
-        return PublishError(f"The registry repository {registry} was not found at {url}; check input 'registry' and that the token can see it.")
+        return PublishError(
+            f"The registry repository {registry} was not found at {url}; check input 'registry' and that the token can see it."
+        )
     last = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["git failed"]
     return PublishError(f"git could not reach the registry {registry}: {last[0].strip()}")
 
@@ -174,11 +185,15 @@ class Publisher:
             git.run("fetch", "--no-tags", "--prune", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}")
         except GitError as e:
             if "couldn't find remote ref" in e.stderr:
-                raise PublishError(f"The registry {self.request.registry.name} has no branch '{base}'; set input 'base' to its default branch.") from e
+                raise PublishError(
+                    f"The registry {self.request.registry.name} has no branch '{base}'; set input 'base' to its default branch."
+                ) from e
             raise _push_error(e, self.request.registry.name, self.request.registry.url) from e
         proc = git.run("fetch", "--no-tags", "push", f"+refs/heads/{b}:refs/remotes/push/{b}", check=False)
         if proc.returncode != 0 and "couldn't find remote ref" not in proc.stderr:
-            raise _push_error(GitError(["fetch"], proc.returncode, proc.stderr), self.request.registry.name, self.push_url)
+            raise _push_error(
+                GitError(["fetch"], proc.returncode, proc.stderr), self.request.registry.name, self.push_url
+            )
         base_tip = git.rev(f"refs/remotes/origin/{base}")
         assert base_tip is not None
         return base_tip, git.rev(f"refs/remotes/push/{b}") if proc.returncode == 0 else None
@@ -188,10 +203,16 @@ class Publisher:
             return self.request.base
         out = git.run("ls-remote", "--symref", "origin", "HEAD", check=False)
         if out.returncode != 0:
-            raise _push_error(GitError(["ls-remote"], out.returncode, out.stderr), self.request.registry.name, self.request.registry.url)
+            raise _push_error(
+                GitError(["ls-remote"], out.returncode, out.stderr),
+                self.request.registry.name,
+                self.request.registry.url,
+            )
         m = re.search(r"^ref: refs/heads/(\S+)\s+HEAD", out.stdout, re.M)
         if not m:
-            raise PublishError(f"The registry {self.request.registry.name} has no default branch (is it empty?); push a first commit to it or set input 'base'.")
+            raise PublishError(
+                f"The registry {self.request.registry.name} has no default branch (is it empty?); push a first commit to it or set input 'base'."
+            )
         return m.group(1)
 
     def _carry_over(self, git: Git, base_tip: str, tip: str) -> None:
@@ -252,7 +273,9 @@ class Publisher:
             if not state.differs_from_base:
                 self.log(f"the registry's {base} already holds these files: nothing to propose")
                 return PublishResult("none", r.branch, base_tip, pushed=False)
-            changes = tag_changes(git.out("diff", "--cached", "--name-status", "--no-renames", "-z", base_tip, "--", r.collection))
+            changes = tag_changes(
+                git.out("diff", "--cached", "--name-status", "--no-renames", "-z", base_tip, "--", r.collection)
+            )
             texts = compose(workdir, changes)
             commit = tip or ""
             if decide.needs_push(state):
@@ -262,7 +285,9 @@ class Publisher:
                 if push.returncode != 0:
                     said = push.stdout + push.stderr
                     if any(m in said for m in RACE_MARKERS):
-                        self.log(f"{r.branch} moved while this run worked (attempt {attempt}/{PUSH_ATTEMPTS}): redoing on top of it")
+                        self.log(
+                            f"{r.branch} moved while this run worked (attempt {attempt}/{PUSH_ATTEMPTS}): redoing on top of it"
+                        )
                         time.sleep(min(0.2 * 2**attempt, 5.0))
                         continue
                     raise _push_error(GitError(["push"], push.returncode, said), r.registry.name, self.push_url)
@@ -281,7 +306,7 @@ class Publisher:
             "-c", f"user.name={r.committer.name}", "-c", f"user.email={r.committer.email}",
             "-c", f"author.name={r.author.name}", "-c", f"author.email={r.author.email}",
         ]  # fmt: skip
-        proc = git.run(*identity, "commit-tree", tree, "-p", parent, "-F", "-", input=message, check=False)
+        proc = git.run(*identity, "commit-tree", tree, "-p", parent, "-F", "-", stdin=message, check=False)
         if proc.returncode != 0:
             raise GitError(["commit-tree"], proc.returncode, proc.stderr)
         return proc.stdout.strip()

@@ -35,7 +35,7 @@ def explain(e: GithubException, registry: str, doing: str) -> PublishError:
         text = f"GitHub rejected the token while {doing} on {registry} (401 {message}); the token in input 'token' is invalid or expired."
     elif e.status == 403 and "not permitted to create or approve pull requests" in message:
         text = (
-            f"GitHub refused {doing} on {registry}: {message}; enable \"Allow GitHub Actions to create "
+            f'GitHub refused {doing} on {registry}: {message}; enable "Allow GitHub Actions to create '
             "and approve pull requests\" in the registry's settings or use a personal access or GitHub App token."
         )
     elif e.status in (403, 404):
@@ -82,13 +82,17 @@ class PullRequests:
         """Whether a closed pull request of this head ended with exactly commit ``sha``."""
         return any(p.head.sha == sha for p in self._pulls("closed", head, base))
 
-    def create(self, head: str, base: str, title: str, body: str, draft: bool, labels: Sequence[str]) -> tuple[PullRequestRef, bool]:
+    def create(
+        self, head: str, base: str, title: str, body: str, draft: bool, labels: Sequence[str]
+    ) -> tuple[PullRequestRef, bool]:
         """Create the pull request; if one appeared meanwhile, update it instead.
 
         Returns the reference and whether it was created.
         """
         try:
-            pr = self.repo.create_pull(base=base, head=head, title=title, body=body, draft=draft, maintainer_can_modify=True)
+            pr = self.repo.create_pull(
+                base=base, head=head, title=title, body=body, draft=draft, maintainer_can_modify=True
+            )
             created = True
         except GithubException as e:
             text = str(e.data)

@@ -29,7 +29,17 @@ BOOTSTRAP_AGENTS = {
     "library", "docker", "docker-archive", "docker-daemon", "oci", "oci-archive", "shub",
     "oras", "localimage", "scratch", "debootstrap", "yum", "dnf", "zypper", "arch", "busybox",
 }  # fmt: skip
-NEEDS_FROM = {"library", "docker", "docker-archive", "docker-daemon", "oci", "oci-archive", "shub", "oras", "localimage"}
+NEEDS_FROM = {
+    "library",
+    "docker",
+    "docker-archive",
+    "docker-daemon",
+    "oci",
+    "oci-archive",
+    "shub",
+    "oras",
+    "localimage",
+}
 SECTIONS = {
     "setup", "files", "environment", "post", "runscript", "startscript", "test", "labels",
     "help", "arguments", "pre", "appinstall", "appenv", "apprun", "applabels", "appfiles",
@@ -113,8 +123,7 @@ def discover(root: Path, patterns: Sequence[str] = ()) -> list[Recipe]:
         full = root / path
         if full.is_symlink() and not full.resolve().is_relative_to(root.resolve()):
             raise UserError(
-                f"Recipe {path} is a symbolic link to a file outside the repository; "
-                "replace it by the file itself.",
+                f"Recipe {path} is a symbolic link to a file outside the repository; replace it by the file itself.",
                 file=str(path),
             )
         _check_tag(tag, path)
@@ -178,7 +187,9 @@ def check_recipe(root: Path, recipe: Recipe) -> RecipeInfo:
                 )
             continue
         if not in_header:
-            continue
+            if not re.match(r"(?i)^bootstrap\s*:", line):
+                continue
+            in_header = True  # a Bootstrap line after sections starts the next stage
         m = _HEADER_RE.match(line)
         if not m:
             raise UserError(
@@ -188,9 +199,8 @@ def check_recipe(root: Path, recipe: Recipe) -> RecipeInfo:
                 line=number,
             )
         key = m.group(1).lower()
-        if key == "bootstrap" and "bootstrap" in header:
-            # A second Bootstrap line starts another stage of a multi-stage recipe.
-            header = {k: v for k, v in header.items() if k not in ("from",)}
+        if key == "bootstrap":
+            header = {}  # each stage has a header of its own
         header[key] = (m.group(2).split("#", 1)[0].strip(), number)
 
     if "bootstrap" not in header:

@@ -566,7 +566,9 @@ table.tags th{background:var(--code);font-weight:600;font-size:.85rem;text-trans
 table.tags tr:last-child td{border-bottom:0}
 table.tags tr.meta td{border-bottom:0;padding-bottom:.2rem}
 table.tags tr.cmds td{padding-top:0}
+table.tags{table-layout:fixed}
 table.tags td.nowrap{white-space:nowrap}
+table.tags td{overflow-wrap:anywhere}
 .tag{font-weight:700;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code,pre,.cmd{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.86rem}
 code{background:var(--code);padding:.1rem .3rem;border-radius:.25rem}
@@ -674,7 +676,12 @@ def home_page(collections: list[CollectionInfo], title: str, site: str, reposito
             + (f'<span class="muted" style="font-size:.8rem">updated {_e(updated)}</span>' if updated else "")
             + "</li>"
         )
-    example = collections[0].name if collections else "owner/repo"
+    example, example_tag = "owner/repo", "latest"
+    for c in collections:
+        if c.manifests:
+            tags = c.tags
+            example, example_tag = c.name, "latest" if "latest" in tags else tags[-1]
+            break
     body = (
         f"<h1>{_e(title)}</h1>"
         '<p class="lead">Singularity/Apptainer images, built by their own repositories and kept in object storage.</p>'
@@ -686,11 +693,13 @@ def home_page(collections: list[CollectionInfo], title: str, site: str, reposito
         f'<div id="none" class="empty" {"hidden" if collections else ""}>No collection matches.</div>'
         '<h2>Use it</h2><div class="card">'
         "<p>Pull an image (checks its sha256 digest):</p>"
-        + _cmd(f"static-registry pull {base}/{example}:latest")
+        + _cmd(f"static-registry pull {base}/{example}:{example_tag}")
         + "<p>Or with curl, jq and wget:</p>"
         + _cmd(f"curl -s {base}/{example}/tags/")
-        + _cmd(f"curl -s {base}/{example}/manifests/latest/ | jq -r '.layers[0].urls[0]' | xargs wget -O image.sif")
-        + '<p class="muted api">API: <a href="v2/_catalog.json">v2/_catalog.json</a> lists every collection.</p></div>'
+        + _cmd(
+            f"curl -s {base}/{example}/manifests/{example_tag}/ | jq -r '.layers[0].urls[0]' | xargs wget -O image.sif"
+        )
+        + '<p class="muted">API: <a href="v2/_catalog.json">v2/_catalog.json</a> lists every collection.</p></div>'
     )
     return _page(title, body, root="./", site=site, brand=title, repository_url=repository_url)
 
@@ -734,7 +743,8 @@ def collection_page(info: CollectionInfo, site: str, repository_url: str, title:
         )
     if rows:
         table = (
-            '<table class="tags"><thead><tr><th>Tag</th><th>Digest</th><th>Size</th><th>Date</th>'
+            '<table class="tags"><thead><tr><th style="width:24%">Tag</th><th style="width:18%">Digest</th>'
+            '<th style="width:13%">Size</th><th style="width:14%">Date</th>'
             f"<th>Recipe</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         )
     else:

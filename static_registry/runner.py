@@ -94,7 +94,12 @@ class Runner:
         return path.as_posix()
 
     def annotate(
-        self, level: str, message: str, file: Path | str | None = None, line: int | None = None, title: str | None = None
+        self,
+        level: str,
+        message: str,
+        file: Path | str | None = None,
+        line: int | None = None,
+        title: str | None = None,
     ) -> None:
         if self.github:
             self.info(workflow_command(level, message, file=self._relative(file), line=line, title=title))
@@ -104,7 +109,9 @@ class Runner:
             self.err.write(f"{level}: {prefix}{message}\n")
             self.err.flush()
 
-    def error(self, message: str, file: Path | str | None = None, line: int | None = None, title: str | None = None) -> None:
+    def error(
+        self, message: str, file: Path | str | None = None, line: int | None = None, title: str | None = None
+    ) -> None:
         self.annotate("error", message, file, line, title)
 
     def warning(self, message: str, file: Path | str | None = None, line: int | None = None) -> None:

@@ -110,7 +110,9 @@ class DockerAPI:
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as e:
             conn.close()
-            raise EngineAPIError(f"the container engine at {self.socket_path} did not answer {method} {path}: {e}") from e
+            raise EngineAPIError(
+                f"the container engine at {self.socket_path} did not answer {method} {path}: {e}"
+            ) from e
 
     def call(self, method: str, path: str, body: object = None, ok: Sequence[int] = (200, 201, 204, 304)) -> Any:
         """One request; the decoded JSON answer (or None when empty)."""
@@ -177,9 +179,7 @@ class DockerAPI:
 
     def logs(self, ident: str) -> Iterator[tuple[int, bytes]]:
         """Follow a container's stdout and stderr until it exits: (stream, bytes) pairs."""
-        conn, resp = self._send(
-            "GET", f"/containers/{ident}/logs?follow=1&stdout=1&stderr=1", timeout=None
-        )
+        conn, resp = self._send("GET", f"/containers/{ident}/logs?follow=1&stdout=1&stderr=1", timeout=None)
         try:
             if resp.status != 200:
                 raise EngineAPIError(f"GET /containers/{ident}/logs answered {resp.status}: {resp.read()!r}")
@@ -342,7 +342,10 @@ def own_container(api: DockerAPI) -> tuple[OwnContainer | None, str]:
     """This container as the engine sees it, or None and why not."""
     candidates = own_container_candidates()
     if not candidates:
-        return None, "this process does not appear to run in a container (no container id in /proc/self/mountinfo, /proc/self/cgroup or the hostname)"
+        return None, (
+            "this process does not appear to run in a container "
+            "(no container id in /proc/self/mountinfo, /proc/self/cgroup or the hostname)"
+        )
     for ident in candidates:
         info = api.inspect_container(ident)
         if info is None:
@@ -359,7 +362,8 @@ def own_container(api: DockerAPI) -> tuple[OwnContainer | None, str]:
             ),
             "",
         )
-    return None, f"the container engine knows none of this container's possible ids ({', '.join(c[:12] for c in candidates)})"
+    tried = ", ".join(c[:12] for c in candidates)
+    return None, f"the container engine knows none of this container's possible ids ({tried})"
 
 
 # --------------------------------------------------------------------------------------
@@ -527,7 +531,8 @@ def probe_in_place() -> tuple[bool, str]:
         if done.returncode == 0:
             kind = "a user namespace" if "--user" in argv else "mount and PID namespaces"
             return True, f"{kind} with a fresh /proc can be created here"
-        errors.append(done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:][0] if done.stderr.strip() else f"exit {done.returncode}")
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        errors.append(lines[-1] if lines else f"exit status {done.returncode}")
     return False, "namespaces with a fresh /proc cannot be created here (" + "; ".join(dict.fromkeys(errors)) + ")"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -11,9 +12,7 @@ from tests.support.github_fixture import github_server
 __all__ = ["github_server"]
 
 # The tests build with a real Apptainer: make the project's copy visible to every test.
-try:
+with contextlib.suppress(RuntimeError):
     os.environ["PATH"] = f"{apptainer_bin()}:{os.environ.get('PATH', '')}"
-except RuntimeError:
-    pass
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -107,9 +107,7 @@ only the client library of the backend it uses."""
 def backend(name: str) -> ModuleType:
     if name not in BACKENDS:
         raise UserError(
-            f"Input 'storage' is '{name}', which is not a storage backend: use one of "
-            + ", ".join(BACKENDS)
-            + "."
+            f"Input 'storage' is '{name}', which is not a storage backend: use one of " + ", ".join(BACKENDS) + "."
         )
     return importlib.import_module(f"{__name__}.{BACKENDS[name]}")
 

@@ -11,9 +11,7 @@ from pathlib import Path
 from ..errors import StorageError, UserError
 from . import Setting, StorageContext, StoredObject, join_url, object_key, sha256_file
 
-SETTINGS = (
-    Setting("storage-path", "Folder that receives the images (storage: file).", "images"),
-)
+SETTINGS = (Setting("storage-path", "Folder that receives the images (storage: file).", "images"),)
 
 
 class FileStorage:

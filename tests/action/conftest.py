@@ -55,7 +55,12 @@ def podman() -> str | None:
 
 def _context_files() -> list[Path]:
     """What .dockerignore lets into the build context (kept in step with it)."""
-    files = [REPO / "Dockerfile", REPO / ".dockerignore", REPO / "scripts/install-apptainer", REPO / "requirements/action.txt"]
+    files = [
+        REPO / "Dockerfile",
+        REPO / ".dockerignore",
+        REPO / "scripts/install-apptainer",
+        REPO / "requirements/action.txt",
+    ]
     files += [REPO / n for n in ("pyproject.toml", "README.md", "entrypoint.py")]
     files += sorted(p for p in (REPO / "static_registry").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     return files
@@ -96,10 +101,12 @@ def action_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         elif f.name == "README.md":
             target.write_text("static-registry\n")  # pyproject's readme; not part of what is tested
     started = time.monotonic()
-    with log.open("wb") as f:
+    with log.open("wb") as out:
         done = subprocess.run(
             ["podman", "build", "--build-arg", f"BASE={BASE_IMAGE}", "-t", tag, str(context)],
-            stdout=f, stderr=subprocess.STDOUT, check=False,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
         )
     if done.returncode != 0:
         pytest.fail(f"podman build of the Dockerfile failed:\n{log.read_text()[-4000:]}")
@@ -107,7 +114,9 @@ def action_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     # drop older builds of the same Dockerfile
     old = subprocess.run(
         ["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", IMAGE_REPO],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     for name in old:
         if name != tag:
@@ -125,7 +134,9 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with (folder / "service.log").open("wb") as out:
         proc = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{sock}"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
     try:
         api = DockerAPI(str(sock), timeout=5)
@@ -145,7 +156,11 @@ def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def host_apptainer() -> str | None:
-    for candidate in (os.environ.get("APPTAINER"), str(REPO / ".cache/apptainer/usr/bin/apptainer"), shutil.which("apptainer")):
+    for candidate in (
+        os.environ.get("APPTAINER"),
+        str(REPO / ".cache/apptainer/usr/bin/apptainer"),
+        shutil.which("apptainer"),
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     return None
@@ -164,8 +179,14 @@ class RunnerDirs:
 
     @classmethod
     def create(cls, root: Path) -> RunnerDirs:
-        dirs = cls(root, root / "work/repo/repo", root / "work/_temp", root / "work/_temp/_github_home",
-                   root / "work/_temp/_github_workflow", root / "work/_temp/_runner_file_commands")
+        dirs = cls(
+            root,
+            root / "work/repo/repo",
+            root / "work/_temp",
+            root / "work/_temp/_github_home",
+            root / "work/_temp/_github_workflow",
+            root / "work/_temp/_runner_file_commands",
+        )
         for d in (dirs.workspace, dirs.runner_temp, dirs.home, dirs.workflow, dirs.file_commands):
             d.mkdir(parents=True, exist_ok=True)
         return dirs
@@ -235,12 +256,18 @@ def run_like_the_runner(
     if docker_sock is not None:
         argv += ["-v", f"{docker_sock}:/var/run/docker.sock"]
     argv += [
-        "-v", f"{dirs.runner_temp}:/github/runner_temp",
-        "-v", f"{dirs.home}:/github/home",
-        "-v", f"{dirs.workflow}:/github/workflow",
-        "-v", f"{dirs.file_commands}:/github/file_commands",
-        "-v", f"{dirs.workspace}:/github/workspace",
-        image, *args,
+        "-v",
+        f"{dirs.runner_temp}:/github/runner_temp",
+        "-v",
+        f"{dirs.home}:/github/home",
+        "-v",
+        f"{dirs.workflow}:/github/workflow",
+        "-v",
+        f"{dirs.file_commands}:/github/file_commands",
+        "-v",
+        f"{dirs.workspace}:/github/workspace",
+        image,
+        *args,
     ]
     podman_env = {k: v for k, v in os.environ.items() if k not in env}
     podman_env.update(env)
@@ -255,7 +282,9 @@ def run_like_the_runner(
 def leftover_builders() -> list[str]:
     out = subprocess.run(
         ["podman", "ps", "-a", "--filter", "label=org.static-registry.builder", "--format", "{{.Names}}"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     return out.split()
 

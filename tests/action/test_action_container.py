@@ -44,7 +44,9 @@ def setup_world(gh: GitHubServer, tmp_path: Path, post_recipe: bool = True) -> t
             pytest.skip("a static busybox is needed (apt-get install busybox-static)")
         dirs.workspace.joinpath("post").mkdir(parents=True)
         shutil.copy(bb, dirs.workspace / "post/busybox")
-        shutil.copytree(Path(__file__).resolve().parents[2] / "examples/container-repo", dirs.workspace, dirs_exist_ok=True)
+        shutil.copytree(
+            Path(__file__).resolve().parents[2] / "examples/container-repo", dirs.workspace, dirs_exist_ok=True
+        )
         (dirs.workspace / "post/Singularity.post").write_text(TINY_RECIPE)
         from tests.support.action_runner import git
 
@@ -54,7 +56,9 @@ def setup_world(gh: GitHubServer, tmp_path: Path, post_recipe: bool = True) -> t
         repo = ContainerRepo(dirs.workspace)
     else:
         repo = ContainerRepo.create(dirs.workspace, files)
-    dirs.write_event({"before": "0" * 40, "after": repo.head(), "created": True, "forced": False, "ref": "refs/heads/main"})
+    dirs.write_event(
+        {"before": "0" * 40, "after": repo.head(), "created": True, "forced": False, "ref": "refs/heads/main"}
+    )
     return dirs, repo
 
 
@@ -134,7 +138,9 @@ def test_action_builds_post_recipe_through_the_socket_and_opens_pr(
         pytest.skip("no apptainer on the host to run the stored image (scripts/install-apptainer)")
     sif = tmp_path / "downloaded.sif"
     shutil.copy(stored_file(dirs, post["url"]), sif)
-    ran = subprocess.run([apptainer, "run", str(sif), "x", "y"], capture_output=True, text=True, timeout=120, check=False)
+    ran = subprocess.run(
+        [apptainer, "run", str(sif), "x", "y"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[-2:] == ["made by %post as uid 0", "hello from the sibling-built image, args: x y"]
 
@@ -145,8 +151,13 @@ def test_action_auto_without_socket_fails_with_the_sentence(
     gh = github_server
     dirs, repo = setup_world(gh, tmp_path, post_recipe=False)
     dirs.chown_to_runner_user()
-    inputs = {"registry": "myorg/registry", "token": WRITER, "storage": "file",
-              "storage-path": "/github/runner_temp/images", "builder": "auto"}
+    inputs = {
+        "registry": "myorg/registry",
+        "token": WRITER,
+        "storage": "file",
+        "storage-path": "/github/runner_temp/images",
+        "builder": "auto",
+    }
     run = run_like_the_runner(action_image, dirs, runner_env(dirs, inputs, github_env(gh, repo)), None)
     assert run.returncode == 1, run.stdout + run.stderr
     errors = [line for line in run.stdout.splitlines() if line.startswith("::error")]
@@ -172,13 +183,22 @@ def test_action_publishes_prebuilt_images(action_image: str, github_server: GitH
     for tag, recipe in (("latest", "Singularity"), ("tools", "tools/Singularity.tools")):
         done = subprocess.run(
             [apptainer, "build", str(prebuilt / f"{tag}.sif"), str(dirs.workspace / recipe)],
-            capture_output=True, text=True, timeout=120, check=False, cwd=(dirs.workspace / recipe).parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=(dirs.workspace / recipe).parent,
         )
         assert done.returncode == 0, done.stdout + done.stderr
     dirs.chown_to_runner_user()
-    inputs = {"registry": "myorg/registry", "token": WRITER, "storage": "file",
-              "storage-path": "/github/runner_temp/images", "builder": "none",
-              "images": "latest=prebuilt/latest.sif\ntools=/github/workspace/prebuilt/tools.sif"}
+    inputs = {
+        "registry": "myorg/registry",
+        "token": WRITER,
+        "storage": "file",
+        "storage-path": "/github/runner_temp/images",
+        "builder": "none",
+        "images": "latest=prebuilt/latest.sif\ntools=/github/workspace/prebuilt/tools.sif",
+    }
     run = run_like_the_runner(action_image, dirs, runner_env(dirs, inputs, github_env(gh, repo)), None)
     images = check_published(gh, dirs, run, {"latest", "tools"})
     by_tag = {i["tag"]: i for i in images}

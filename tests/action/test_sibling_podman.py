@@ -73,7 +73,9 @@ def test_auto_builds_post_recipe_in_privileged_sibling(action_image: str, podman
     apptainer = host_apptainer()
     if apptainer is None:
         pytest.skip("no apptainer on the host to run the built image (scripts/install-apptainer)")
-    ran = subprocess.run([apptainer, "run", str(sif), "a", "b"], capture_output=True, text=True, timeout=120, check=False)
+    ran = subprocess.run(
+        [apptainer, "run", str(sif), "a", "b"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines()[-2:] == ["made by %post as uid 0", "hello from the sibling-built image, args: a b"]
 
@@ -99,5 +101,9 @@ def test_failed_recipe_fails_and_leaves_no_container(action_image: str, podman_s
     run = run_like_the_runner(action_image, dirs, env, podman_socket, ["-c", SCRIPT], entrypoint="/usr/bin/python3")
     out = run.stdout + run.stderr
     assert run.returncode != 0, out
-    assert "BuildError" in out and "Recipe recipes/Singularity.tiny failed to build (apptainer exit status 255 in the builder container)" in out
+    assert (
+        "BuildError" in out
+        and "Recipe recipes/Singularity.tiny failed to build (apptainer exit status 255 in the builder container)"
+        in out
+    )
     assert leftover_builders() == []

@@ -64,7 +64,9 @@ def test_mounts_and_path_translation_docker_runner() -> None:
     assert Mount("/home/runner/work/centos/centos", "/github/workspace") in mounts
     assert all(m.type in ("bind", "volume") for m in mounts)  # the tmpfs has no host path
     assert host_path(mounts, "/github/workspace") == "/home/runner/work/centos/centos"
-    assert host_path(mounts, "/github/workspace/sub/Singularity.x") == "/home/runner/work/centos/centos/sub/Singularity.x"
+    assert (
+        host_path(mounts, "/github/workspace/sub/Singularity.x") == "/home/runner/work/centos/centos/sub/Singularity.x"
+    )
     assert host_path(mounts, "/github/runner_temp/x/y.sif") == "/home/runner/work/_temp/x/y.sif"
     assert host_path(mounts, "/github/workspace/../runner_temp") == "/home/runner/work/_temp"
     assert host_path(mounts, "/cache/a") == "/var/lib/docker/volumes/cache/_data/a"
@@ -113,7 +115,7 @@ class FakeEngine(BaseHTTPRequestHandler):
     write_sif: ClassVar[Path | None] = None
     hang_logs: ClassVar[bool] = False
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, fmt: str, *args: Any) -> None:
         pass
 
     def _body(self) -> Any:
@@ -206,7 +208,9 @@ def make_builder(api: DockerAPI, tmp_path: Path) -> tuple[SiblingBuilder, Path, 
     return SiblingBuilder(api, container, "/opt/apptainer/usr/bin/apptainer", ("--fakeroot",), (str(rt),)), ws, rt
 
 
-def test_sibling_build_calls(engine: tuple[DockerAPI, type[FakeEngine]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sibling_build_calls(
+    engine: tuple[DockerAPI, type[FakeEngine]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api, handler = engine
     builder, ws, rt = make_builder(api, tmp_path)
     monkeypatch.setenv("APPTAINER_DOCKER_USERNAME", "someone")
@@ -242,8 +246,15 @@ def test_sibling_build_calls(engine: tuple[DockerAPI, type[FakeEngine]], tmp_pat
     assert config["WorkingDir"] == str(ws / "sub")
     assert config["HostConfig"]["Privileged"] is True
     assert config["HostConfig"]["NetworkMode"] == "host"
-    assert {"Type": "bind", "Source": "/host/ws", "Target": str(ws), "ReadOnly": False} in config["HostConfig"]["Mounts"]
-    assert {"Type": "bind", "Source": f"/host/rt/{staged.parent.name}", "Target": str(staged.parent), "ReadOnly": False} in config["HostConfig"]["Mounts"]
+    assert {"Type": "bind", "Source": "/host/ws", "Target": str(ws), "ReadOnly": False} in config["HostConfig"][
+        "Mounts"
+    ]
+    assert {
+        "Type": "bind",
+        "Source": f"/host/rt/{staged.parent.name}",
+        "Target": str(staged.parent),
+        "ReadOnly": False,
+    } in config["HostConfig"]["Mounts"]
     assert "APPTAINER_DOCKER_USERNAME=someone" in config["Env"]
     assert config["Env"][0].startswith("PATH=/opt/apptainer/usr/bin:")
     assert "Starting build" in log.getvalue() and "+ echo post" in log.getvalue()
@@ -254,7 +265,7 @@ def test_sibling_build_failure_removes_container(engine: tuple[DockerAPI, type[F
     api, handler = engine
     handler.exit_code = 255
     handler.write_sif = None
-    builder, ws, rt = make_builder(api, tmp_path)
+    builder, ws, _ = make_builder(api, tmp_path)
     with pytest.raises(BuildError, match=r"Recipe sub/Singularity.tiny failed to build \(apptainer exit status 255"):
         builder.build(Recipe(Path("sub/Singularity.tiny"), "tiny"), ws, ws / "tiny.sif", io.StringIO())
     assert handler.calls[-1][0] == "DELETE"
@@ -264,7 +275,9 @@ def test_sibling_build_failure_removes_container(engine: tuple[DockerAPI, type[F
     assert len(create[2]["HostConfig"]["Mounts"]) == 1
 
 
-def test_sibling_build_interrupted_removes_container(engine: tuple[DockerAPI, type[FakeEngine]], tmp_path: Path) -> None:
+def test_sibling_build_interrupted_removes_container(
+    engine: tuple[DockerAPI, type[FakeEngine]], tmp_path: Path
+) -> None:
     api, handler = engine
     handler.hang_logs = True
     builder, ws, _ = make_builder(api, tmp_path)
@@ -304,7 +317,9 @@ def test_auto_without_engine_or_socket_says_what_to_change(tmp_path: Path, monke
 
 def test_auto_prefers_in_place_when_namespaces_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sibling, "find_engine_here", lambda: "/usr/bin/apptainer")
-    monkeypatch.setattr(sibling, "probe_in_place", lambda: (True, "a user namespace with a fresh /proc can be created here"))
+    monkeypatch.setattr(
+        sibling, "probe_in_place", lambda: (True, "a user namespace with a fresh /proc can be created here")
+    )
     log = io.StringIO()
     assert sibling.choose_auto((), log) == ("in-place", None)
     assert log.getvalue().startswith("builder: in-place (/usr/bin/apptainer; a user namespace")
@@ -313,7 +328,9 @@ def test_auto_prefers_in_place_when_namespaces_work(monkeypatch: pytest.MonkeyPa
 def test_auto_falls_back_to_docker(engine: tuple[DockerAPI, type[FakeEngine]], monkeypatch: pytest.MonkeyPatch) -> None:
     api, _ = engine
     monkeypatch.setattr(sibling, "find_engine_here", lambda: "/opt/apptainer/usr/bin/apptainer")
-    monkeypatch.setattr(sibling, "probe_in_place", lambda: (False, "namespaces with a fresh /proc cannot be created here (x)"))
+    monkeypatch.setattr(
+        sibling, "probe_in_place", lambda: (False, "namespaces with a fresh /proc cannot be created here (x)")
+    )
     me = OwnContainer(PODMAN_ID, "sha256:abc", (), "host")
     monkeypatch.setattr(sibling, "own_container", lambda api: (me, ""))
     log = io.StringIO()

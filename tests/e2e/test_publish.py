@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.action_runner import ActionRunner, ContainerRepo, Result, finish, git
+from tests.support.action_runner import ActionRunner, ContainerRepo, Result, finish
 from tests.support.github_fixture import GitHubServer
 
 WRITER = "ghp_registrywriter0123456789abcdefABCDEF"
@@ -62,10 +62,24 @@ def registry_files(gh: GitHubServer, tmp_path: Path, ref: str) -> dict[str, str]
         subprocess.run(["rm", "-rf", str(clone)], check=True)
     header = "AUTHORIZATION: basic " + __import__("base64").b64encode(f"x:{WRITER}".encode()).decode()
     subprocess.run(
-        ["git", "-c", f"http.extraHeader={header}", "clone", "-q", "-b", ref, gh.git_url("myorg", "registry"), str(clone)],
+        [
+            "git",
+            "-c",
+            f"http.extraHeader={header}",
+            "clone",
+            "-q",
+            "-b",
+            ref,
+            gh.git_url("myorg", "registry"),
+            str(clone),
+        ],
         check=True,
     )
-    return {p.relative_to(clone).as_posix(): p.read_text() for p in clone.rglob("*") if p.is_file() and ".git" not in p.parts}
+    return {
+        p.relative_to(clone).as_posix(): p.read_text()
+        for p in clone.rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    }
 
 
 def assert_clean(result: Result) -> None:
@@ -115,7 +129,9 @@ def test_pull_request_lifecycle(world: dict[str, Any], tmp_path: Path) -> None:
     assert_clean(first)
 
     # (2) one recipe changed: the same pull request updated, the other tag still there.
-    before, after = repo.commit({"tools/Singularity.tools": (repo.path / "tools/Singularity.tools").read_text() + "\n# rebuilt\n"})
+    before, after = repo.commit(
+        {"tools/Singularity.tools": (repo.path / "tools/Singularity.tools").read_text() + "\n# rebuilt\n"}
+    )
     second = run(world, push_event(before, after), after)
     assert second.status == 0, second.log
     assert [i["tag"] for i in second.images()] == ["tools"]
@@ -167,7 +183,9 @@ def test_concurrent_runs_both_land(world: dict[str, Any], tmp_path: Path) -> Non
     other = ContainerRepo(tmp_path / "workspace2")
     subprocess.run(["cp", "-a", str(repo.path), str(other.path)], check=True)
     b1, a1 = repo.commit({"Singularity": (repo.path / "Singularity").read_text() + "\n# one\n"})
-    b2, a2 = other.commit({"tools/Singularity.tools": (other.path / "tools/Singularity.tools").read_text() + "\n# two\n"})
+    b2, a2 = other.commit(
+        {"tools/Singularity.tools": (other.path / "tools/Singularity.tools").read_text() + "\n# two\n"}
+    )
     runner: ActionRunner = world["runner"]
     p1 = runner.run(repo.path, inputs(world), "push", push_event(b1, a1), a1, background=True)
     p2 = runner.run(other.path, inputs(world), "push", push_event(b2, a2), a2, background=True)
@@ -179,7 +197,10 @@ def test_concurrent_runs_both_land(world: dict[str, Any], tmp_path: Path) -> Non
     assert f"digest: {r1.images()[0]['digest']}" in files["myorg/hello/manifests/latest/README.md"]
     assert f"digest: {r2.images()[0]['digest']}" in files["myorg/hello/manifests/tools/README.md"]
     assert len(gh.pulls("myorg", "registry")) == 1
-    assert sorted([r1.outputs["pull-request-operation"], r2.outputs["pull-request-operation"]]) == ["created", "updated"]
+    assert sorted([r1.outputs["pull-request-operation"], r2.outputs["pull-request-operation"]]) == [
+        "created",
+        "updated",
+    ]
 
 
 BROKEN = "Bootstrap: scratch\n%setup\n    true\n%bogus\n    x\n"
@@ -193,7 +214,12 @@ BROKEN = "Bootstrap: scratch\n%setup\n    true\n%bogus\n    x\n"
         ("duplicate tag", {"other/Singularity": "Bootstrap: scratch\n"}, {}, "both build tag 'latest'"),
         ("missing token", {}, {"token": ""}, "asked for credentials"),
         ("no push rights", {}, {"token": READER}, "refused the push"),
-        ("failed build", {"Singularity.fails": "Bootstrap: scratch\n%setup\n    exit 3\n"}, {}, "Recipe Singularity.fails failed to build"),
+        (
+            "failed build",
+            {"Singularity.fails": "Bootstrap: scratch\n%setup\n    exit 3\n"},
+            {},
+            "Recipe Singularity.fails failed to build",
+        ),
     ],
 )
 def test_bad_input_fails_cleanly(
@@ -225,7 +251,7 @@ def test_pull_request_event_builds_but_publishes_nothing(world: dict[str, Any]) 
     gh: GitHubServer = world["gh"]
     repo: ContainerRepo = world["repo"]
     base = repo.head()
-    before, after = repo.commit({"Singularity": (repo.path / "Singularity").read_text() + "\n# pr\n"})
+    _before, after = repo.commit({"Singularity": (repo.path / "Singularity").read_text() + "\n# pr\n"})
     event = {"pull_request": {"base": {"sha": base}, "head": {"sha": after}}, "number": 7}
     result = world["runner"].run(repo.path, inputs(world), "pull_request", event, after)
     assert isinstance(result, Result)

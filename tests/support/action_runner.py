@@ -24,7 +24,9 @@ GIT_ID = ["-c", "user.name=Container Dev", "-c", "user.email=dev@example.invalid
 
 def git(repo: Path, *args: str) -> str:
     env = {**os.environ, "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
-    return subprocess.run(["git", "-C", str(repo), *GIT_ID, *args], check=True, capture_output=True, text=True, env=env).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(repo), *GIT_ID, *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
 def apptainer_bin() -> Path:
@@ -174,12 +176,16 @@ class ActionRunner:
             env[f"INPUT_{name.upper()}"] = value
         argv = [sys.executable, str(ROOT / "entrypoint.py")]
         if background:
-            proc = subprocess.Popen(argv, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                argv, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             proc.output_file = output  # type: ignore[attr-defined]
             proc.summary_file = summary  # type: ignore[attr-defined]
             return proc
         done = subprocess.run(argv, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout)
-        return Result(done.returncode, done.stdout, done.stderr, parse_output_file(output.read_text()), summary.read_text())
+        return Result(
+            done.returncode, done.stdout, done.stderr, parse_output_file(output.read_text()), summary.read_text()
+        )
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 600) -> Result:

@@ -981,7 +981,7 @@ class GitHubHandler(BaseHTTPRequestHandler):
         if self.body_read:
             return
         length = self.headers.get("Content-Length")
-        if length and int(length) > 64 * CHUNK:
+        if length and int(length) >= MAX_ASSET_SIZE:  # too large to drain: answer, then close
             self.close_connection = True
             self.body_read = True
             return
