@@ -93,6 +93,22 @@ PUBLISH_INPUTS: tuple[Input, ...] = (
 )
 
 
+OUTPUTS: tuple[tuple[str, str], ...] = (
+    ("images", "JSON list of the images published: collection, tag, digest, size, url, recipe."),
+    ("pull-request-number", "Number of the registry pull request created or updated."),
+    ("pull-request-url", "URL of that pull request."),
+    ("pull-request-operation", "created, updated or none."),
+    ("branch", "The update branch in the registry repository."),
+)
+
+COMMAND_INPUT = Input(
+    "command",
+    "What to do: publish (container repositories), verify (registry pull requests) or render (the registry's site).",
+    "publish",
+    choices=("publish", "verify", "render"),
+)
+
+
 def storage_inputs() -> tuple[Input, ...]:
     return tuple(Input(s.name, s.help, s.default) for s in all_settings())
 
@@ -207,3 +223,7 @@ class PublishOptions:
             github_token=values["github-token"].strip() or env.get("GITHUB_TOKEN", ""),
             env=dict(env),
         )
+
+
+ACTION_INPUTS: tuple[Input, ...] = (COMMAND_INPUT, *PUBLISH_INPUTS, *storage_inputs())
+"""Every input of action.yml, in its order."""
