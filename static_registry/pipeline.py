@@ -165,7 +165,7 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
     run_id = options.env.get("GITHUB_RUN_ID", "")
     run_url = f"{source}/actions/runs/{run_id}" if run_id else ""
     branch = f"{options.branch_prefix}{collection}"
-    registry = Registry.parse(options.registry, options.server_url, options.workspace) if options.registry else None
+    registry = Registry.parse(options.registry, options.server_url, options.workspace)
     committer = Identity.parse(options.committer, "committer")
     author = Identity.parse(options.author, "author")
 
@@ -179,6 +179,10 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
     for tag in removed:
         runner.info(f"  will remove tag {tag} (its recipe was deleted)")
     _check(options, selected, runner)
+    publisher = None
+    if changes.publish and not options.dry_run and (selected or removed):
+        publisher = Publisher(_request(options, registry, collection, branch, committer, author), runner.info)
+        publisher.preflight()
 
     outputs = {
         "images": "[]",
@@ -202,10 +206,6 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
             return _finish(runner, outputs, collection, [], removed)
         stored = _store(options, collection, images, runner) if images else []
         outputs["images"] = json.dumps([s.to_json(collection) for s in stored])
-        if registry is None:
-            raise UserError(
-                "Input 'registry' is required to publish; set it to owner/repo or a local git repository path."
-            )
         description, readme_body = _readme(options.workspace, options.repository)
         manifests = [_manifest(collection, s, source, changes.revision, run_url) for s in stored]
 
@@ -217,27 +217,33 @@ def run_publish(options: PublishOptions, event: Event, runner: Runner) -> dict[s
                 collection, tree, tag_changes, source, changes.revision, run_url, options.title, options.commit_message
             )
 
-        request = PublishRequest(
-            registry=registry,
-            collection=collection,
-            branch=branch,
-            base=options.base,
-            token=options.token,
-            api_url=options.api_url,
-            committer=committer,
-            author=author,
-            push_to_fork=options.push_to_fork,
-            draft=options.draft,
-            labels=options.labels,
-        )
+        assert publisher is not None
         with runner.group(f"Publish to {registry.name} on {branch}"):
-            result = Publisher(request, runner.info).publish(apply, texts)
+            result = publisher.publish(apply, texts)
         _result_outputs(outputs, result)
         if result.note:
             runner.info(result.note)
         return _finish(runner, outputs, collection, stored, removed)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _request(
+    options: PublishOptions, registry: Registry, collection: str, branch: str, committer: Identity, author: Identity
+) -> PublishRequest:
+    return PublishRequest(
+        registry=registry,
+        collection=collection,
+        branch=branch,
+        base=options.base,
+        token=options.token,
+        api_url=options.api_url,
+        committer=committer,
+        author=author,
+        push_to_fork=options.push_to_fork,
+        draft=options.draft,
+        labels=options.labels,
+    )
 
 
 def _result_outputs(outputs: dict[str, str], result: PublishResult) -> None:

@@ -176,6 +176,19 @@ class Publisher:
             self.head_owner = r.push_to_fork.split("/")[0]
         self.pulls = None if r.registry.local else PullRequests(r.api_url, r.token, r.registry.name)
 
+    def preflight(self) -> None:
+        """Refuse early, before anything is built, what would fail at the push."""
+        r = self.request
+        if r.registry.local:
+            return
+        if not r.token:
+            raise UserError(
+                f"Input 'token' is empty, so nothing can be pushed to the registry {r.registry.name}; {PAT_HINT}."
+            )
+        assert self.pulls is not None
+        if not r.push_to_fork and self.pulls.can_push() is False:
+            raise PublishError(f"The token in input 'token' may read {r.registry.name} but not push to it; {PAT_HINT}.")
+
     # ------------------------------------------------------------------ git plumbing
 
     def _fetch(self, git: Git, base: str) -> tuple[str, str | None]:

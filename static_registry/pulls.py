@@ -67,6 +67,13 @@ class PullRequests:
     def default_branch(self) -> str:
         return self.repo.default_branch
 
+    def can_push(self) -> bool | None:
+        """What GitHub says the token may do on the registry (None when it does not say)."""
+        permissions = self.repo.raw_data.get("permissions")
+        if not isinstance(permissions, dict) or "push" not in permissions:
+            return None
+        return bool(permissions["push"])
+
     def _pulls(self, state: str, head: str, base: str) -> list[PullRequest]:
         try:
             return [p for p in self.repo.get_pulls(state=state, head=head, base=base) if p.head.label == head]

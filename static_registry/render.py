@@ -21,12 +21,13 @@ markup), HTML by templates whose every value goes through ``html.escape``.
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,18 +68,34 @@ class CollectionInfo:
         return [m.tag for m in self.manifests]
 
 
+@dataclass(frozen=True)
+class CollectionSummary:
+    """What the home page and the result keep of a rendered collection (not its manifests)."""
+
+    name: str
+    description: str
+    tags: list[str]
+    updated: str
+    """The newest ``created`` date (YYYY-MM-DD) of its tags, or ""."""
+
+    @classmethod
+    def of(cls, info: CollectionInfo) -> CollectionSummary:
+        dates = [m.created[:10] for m in info.manifests if m.created]
+        return cls(info.name, info.description, info.tags, max(dates) if dates else "")
+
+
 @dataclass
 class RenderResult:
     """What ``render`` wrote: the collections (tags sorted), warnings, and file count."""
 
     output: Path
     site_url: str
-    collections: list[CollectionInfo]
+    collections: list[CollectionSummary]
     warnings: list[Finding]
     files: int = 0
 
     def summary_markdown(self) -> str:
-        tags = sum(len(c.manifests) for c in self.collections)
+        tags = sum(len(c.tags) for c in self.collections)
         lines = [
             "## Registry site rendered",
             "",
@@ -139,14 +156,19 @@ def _is_file(path: Path) -> bool:
 
 
 def read_registry(registry: Path, exclude: Iterable[Path] = ()) -> tuple[list[CollectionInfo], list[Finding]]:
-    """Walk ``<owner>/<repo>/`` folders once and read every collection, sorted by name.
+    """Every collection of the registry checkout (sorted by name) and the warnings met."""
+    warnings: list[Finding] = []
+    return list(iter_collections(registry, warnings, exclude)), warnings
+
+
+def iter_collections(registry: Path, warnings: list[Finding], exclude: Iterable[Path] = ()) -> Iterator[CollectionInfo]:
+    """Walk ``<owner>/<repo>/`` folders once, yielding each collection in name order.
 
     Skips hidden and ``_``-prefixed top-level folders (``.git``, ``.github``, ``_site``),
-    symbolic links, and ``exclude`` (the output folder). Problems become warnings: a bad
-    file never stops the site from being rendered.
+    symbolic links, and ``exclude`` (the output folder). Problems are appended to
+    ``warnings``: a bad file never stops the site from being rendered. One collection is
+    held in memory at a time.
     """
-    warnings: list[Finding] = []
-    collections: list[CollectionInfo] = []
     excluded = {p.resolve() for p in exclude}
     with os.scandir(registry) as top:
         owners = sorted((e for e in top if e.is_dir(follow_symlinks=False)), key=lambda e: e.name)
@@ -160,8 +182,7 @@ def read_registry(registry: Path, exclude: Iterable[Path] = ()) -> tuple[list[Co
                 continue
             info = _read_collection(Path(repo.path), f"{owner.name}/{repo.name}", warnings)
             if info is not None:
-                collections.append(info)
-    return collections, warnings
+                yield info
 
 
 def _read_collection(folder: Path, name: str, warnings: list[Finding]) -> CollectionInfo | None:
@@ -329,13 +350,21 @@ def render(
     if title is None:
         repo_name = os.environ.get("GITHUB_REPOSITORY", "")
         title = f"{repo_name} container registry" if repo_name else "Container registry"
-    collections, warnings = read_registry(registry, exclude=[output])
     _prepare_output(output)
     w = _Writer(output)
     w.write(MARKER, "Rendered by static-registry; this folder is replaced on every render.\n")
     w.write(".nojekyll", "")
-    for info in collections:
-        _write_collection(w, info, site, repository_url, title)
+    warnings: list[Finding] = []
+    collections: list[CollectionSummary] = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small long-lived objects: generational GC passes would grow with the registry
+    try:
+        for info in iter_collections(registry, warnings, exclude=[output]):
+            _write_collection(w, info, site, repository_url, title)
+            collections.append(CollectionSummary.of(info))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     catalog = json_text({"repositories": [c.name for c in collections]})
     w.write("v2/_catalog", catalog)
     w.write("v2/_catalog.json", catalog)
@@ -661,24 +690,23 @@ def _cmd(command: str) -> str:
     )
 
 
-def home_page(collections: list[CollectionInfo], title: str, site: str, repository_url: str) -> str:
+def home_page(collections: list[CollectionSummary], title: str, site: str, repository_url: str) -> str:
     base = site or "{site}"
     items: list[str] = []
     for c in collections:
-        dates = [m.created[:10] for m in c.manifests if m.created]
-        updated = max(dates) if dates else ""
+        updated = c.updated
         search = " ".join([c.name, c.description, *c.tags]).lower()
-        tag_word = "tag" if len(c.manifests) == 1 else "tags"
+        tag_word = "tag" if len(c.tags) == 1 else "tags"
         items.append(
             f'<li data-search="{_e(search)}"><a class="name" href="{_e(c.name)}/">{_e(c.name)}</a>'
             f'<div class="desc">{_e(c.description) or "&nbsp;"}</div>'
-            f'<span class="pill">{len(c.manifests)} {tag_word}</span>'
+            f'<span class="pill">{len(c.tags)} {tag_word}</span>'
             + (f'<span class="muted" style="font-size:.8rem">updated {_e(updated)}</span>' if updated else "")
             + "</li>"
         )
     example, example_tag = "owner/repo", "latest"
     for c in collections:
-        if c.manifests:
+        if c.tags:
             tags = c.tags
             example, example_tag = c.name, "latest" if "latest" in tags else tags[-1]
             break

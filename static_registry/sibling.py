@@ -15,6 +15,7 @@ Docker-compatible API service answers the same requests. Paths are unversioned (
 
 from __future__ import annotations
 
+import codecs
 import http.client
 import json
 import os
@@ -451,9 +452,11 @@ class SiblingBuilder:
             try:
                 ident = self.api.create_container(name, config)
                 self.api.start(ident)
-                for _, chunk in self.api.logs(ident):
-                    log.write(chunk.decode("utf-8", "replace"))
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+                for _, chunk in self.api.logs(ident):  # stdout and stderr, interleaved as they came
+                    log.write(decoder.decode(chunk))
                     log.flush()
+                log.write(decoder.decode(b"", final=True))
                 status = self.api.wait(ident)
             except EngineAPIError as e:
                 raise BuildError(

@@ -106,7 +106,6 @@ def check_published(gh: GitHubServer, dirs: RunnerDirs, run: ActionRun, tags: se
     return images
 
 
-@pytest.mark.slow
 def test_action_builds_post_recipe_through_the_socket_and_opens_pr(
     action_image: str, podman_socket: Path, github_server: GitHubServer, tmp_path: Path
 ) -> None:

@@ -20,8 +20,6 @@ from .conftest import (
     runner_env,
 )
 
-pytestmark = pytest.mark.slow
-
 SCRIPT = """\
 import os, pathlib, shutil, sys
 from static_registry.build import select_builder

@@ -127,7 +127,8 @@ class FakeEngine(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if data:
+            self.wfile.write(data)
 
     def do_GET(self) -> None:
         self.calls.append(("GET", self.path, None))
@@ -185,7 +186,7 @@ def engine(tmp_path: Path) -> Iterator[tuple[DockerAPI, type[FakeEngine]]]:
     server = UnixServer(path, Handler)
     # BaseHTTPRequestHandler wants a (host, port) client address
     server.get_request = lambda: (server.socket.accept()[0], ("local", 0))  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield DockerAPI(path, timeout=5), Handler

@@ -18,7 +18,8 @@ from tests.support.github_fixture import GitHubServer
 
 WRITER = "ghp_registrywriter0123456789abcdefABCDEF"
 READER = "ghp_readonly0123456789abcdefABCDEFGHIJ"
-TOKENS = (WRITER, READER)
+REFUSED = "ghp_pushrefused0123456789abcdefABCDEFGH"
+TOKENS = (WRITER, READER, REFUSED)
 
 
 @pytest.fixture
@@ -28,6 +29,8 @@ def world(github_server: GitHubServer, tmp_path: Path) -> dict[str, Any]:
     gh.create_repo("myorg", "hello", files={"README.md": "hello"})
     gh.add_token(WRITER, "registry-bot", {"myorg/registry": "push", "myorg/hello": "push"})
     gh.add_token(READER, "container-ci", {"myorg/registry": "pull", "myorg/hello": "push"})
+    # a token GitHub lists as able to push, whose pushes a ruleset or policy still refuses
+    gh.add_token(REFUSED, "ruled-out", {"myorg/registry": "push"}, reject_push=True)
     repo = ContainerRepo.create(tmp_path / "workspace")
     os.chown(repo.path, 1001, 1001)  # the runner's workspace belongs to another user
     runner = ActionRunner(tmp_path / "runner", api_url=gh.api_url, server_url=gh.url)
@@ -212,8 +215,9 @@ BROKEN = "Bootstrap: scratch\n%setup\n    true\n%bogus\n    x\n"
         ("broken recipe", {"Singularity.broken": BROKEN}, {}, "Singularity.broken:4: unknown section '%bogus'"),
         ("bad tag", {"Singularity.-bad": "Bootstrap: scratch\n"}, {}, "maps to tag '-bad', which is not a valid tag"),
         ("duplicate tag", {"other/Singularity": "Bootstrap: scratch\n"}, {}, "both build tag 'latest'"),
-        ("missing token", {}, {"token": ""}, "asked for credentials"),
-        ("no push rights", {}, {"token": READER}, "refused the push"),
+        ("missing token", {}, {"token": ""}, "Input 'token' is empty"),
+        ("no push rights", {}, {"token": READER}, "may read myorg/registry but not push to it"),
+        ("push refused", {}, {"token": REFUSED}, "refused the push of the update branch"),
         (
             "failed build",
             {"Singularity.fails": "Bootstrap: scratch\n%setup\n    exit 3\n"},
@@ -241,6 +245,8 @@ def test_bad_input_fails_cleanly(
     assert gh.branches("myorg", "registry") == branches_before, "nothing may be pushed"
     assert gh.pulls("myorg", "registry") == []
     assert_clean(result)
+    if case in ("missing token", "no push rights"):
+        assert "::group::Build" not in result.stdout, "refused before spending a build"
     if case == "failed build":
         # the other recipes built, but none of their manifests reached the registry
         assert "Nothing was published" in errors[-1]
