@@ -60,7 +60,7 @@ PUBLISH_INPUTS: tuple[Input, ...] = (
         "auto",
         choices=("auto", "in-place", "docker", "none"),
     ),
-    Input("build-options", "Extra options for 'apptainer build', e.g. --fakeroot."),
+    Input("build-options", "Extra options for 'apptainer build', e.g. --fakeroot (on the command line: --build-options=--fakeroot)."),
     Input("images", "With builder: none, the SIF files built by earlier steps: one '<tag>=<path>' per line."),
     Input("storage", "Object storage backend: file, s3, gcs or github-release.", "file"),
     Input("base", "The registry's branch that pull requests target. Default: its default branch."),

@@ -376,7 +376,7 @@ def describe_error(error: Exception, *, bucket: str, key: str, doing: str) -> st
             f"this step, or set {CREDENTIALS_ENV} to a credentials file (under the workspace "
             "when the action runs in a container)."
         )
-    if isinstance(cause, ax.RefreshError):
+    if isinstance(cause, (ax.RefreshError, ax.OAuthError)):
         return (
             f"{head}: the Google credentials could not be refreshed ({type(cause).__name__}); "
             "check the workload identity provider / service account given to "

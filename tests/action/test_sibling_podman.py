@@ -58,7 +58,10 @@ def test_auto_builds_post_recipe_in_privileged_sibling(action_image: str, podman
     run = run_like_the_runner(action_image, dirs, env, podman_socket, ["-c", SCRIPT], entrypoint="/usr/bin/python3")
     out = run.stdout + run.stderr
     assert run.returncode == 0, out
-    assert "builder: docker (building here is not possible: namespaces with a fresh /proc cannot be created here" in out
+    assert (
+        "builder: docker (building here is not possible: Apptainer cannot create a PID namespace with a fresh /proc"
+        in out
+    )
     assert "MODE docker" in out
     assert "in privileged container static-registry-build-" in out
     assert "+ echo 'made by %post as uid 0'" in out or "made by %post" in out  # apptainer's %post trace, streamed
@@ -83,7 +86,10 @@ def test_auto_without_socket_or_privileges_says_what_to_change(action_image: str
     env = runner_env(dirs, {"builder": "auto", "build-options": ""})
     run = run_like_the_runner(action_image, dirs, env, None, ["-c", SCRIPT], entrypoint="/usr/bin/python3")
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "USERERROR Cannot build recipes here (namespaces with a fresh /proc cannot be created here" in run.stdout
+    assert (
+        "USERERROR Cannot build recipes here (Apptainer cannot create a PID namespace with a fresh /proc here"
+        in run.stdout
+    )
     assert "there is no Docker socket at /var/run/docker.sock" in run.stdout
     assert run.stdout.rstrip().endswith(
         "run on a runner with Docker (the action's container needs /var/run/docker.sock), use a "

@@ -319,18 +319,20 @@ def test_auto_without_engine_or_socket_says_what_to_change(tmp_path: Path, monke
 def test_auto_prefers_in_place_when_namespaces_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sibling, "find_engine_here", lambda: "/usr/bin/apptainer")
     monkeypatch.setattr(
-        sibling, "probe_in_place", lambda: (True, "a user namespace with a fresh /proc can be created here")
+        sibling, "probe_in_place", lambda e: (True, "it can create a PID namespace with a fresh /proc here")
     )
     log = io.StringIO()
     assert sibling.choose_auto((), log) == ("in-place", None)
-    assert log.getvalue().startswith("builder: in-place (/usr/bin/apptainer; a user namespace")
+    assert log.getvalue().startswith("builder: in-place (/usr/bin/apptainer; it can create a PID namespace")
 
 
 def test_auto_falls_back_to_docker(engine: tuple[DockerAPI, type[FakeEngine]], monkeypatch: pytest.MonkeyPatch) -> None:
     api, _ = engine
     monkeypatch.setattr(sibling, "find_engine_here", lambda: "/opt/apptainer/usr/bin/apptainer")
     monkeypatch.setattr(
-        sibling, "probe_in_place", lambda: (False, "namespaces with a fresh /proc cannot be created here (x)")
+        sibling,
+        "probe_in_place",
+        lambda e: (False, "Apptainer cannot create a PID namespace with a fresh /proc here (x)"),
     )
     me = OwnContainer(PODMAN_ID, "sha256:abc", (), "host")
     monkeypatch.setattr(sibling, "own_container", lambda api: (me, ""))
@@ -338,10 +340,19 @@ def test_auto_falls_back_to_docker(engine: tuple[DockerAPI, type[FakeEngine]], m
     mode, builder = sibling.choose_auto(("--fakeroot",), log, api)
     assert mode == "docker" and builder is not None and builder.container == me
     assert builder.options == ("--fakeroot",)
-    assert "builder: docker (building here is not possible: namespaces with a fresh /proc cannot" in log.getvalue()
+    assert "builder: docker (building here is not possible: Apptainer cannot create a PID namespace" in log.getvalue()
     assert f"this is container {PODMAN_ID[:12]}" in log.getvalue()
 
 
-def test_probe_in_place_reports_something() -> None:
-    works, why = sibling.probe_in_place()
-    assert isinstance(works, bool) and why
+def test_probe_in_place_on_this_host() -> None:
+    """Root on the test machine can build in place (with --fakeroot): the probe says so."""
+    from tests.action.conftest import host_apptainer
+
+    engine = host_apptainer()
+    if engine is None:
+        pytest.skip("no apptainer on the host (scripts/install-apptainer)")
+    works, why = sibling.probe_in_place(engine)
+    assert works, why
+    assert why == "it can create a PID namespace with a fresh /proc here"
+    works, why = sibling.probe_in_place("/nonexistent/apptainer")
+    assert not works and "could not be run" in why

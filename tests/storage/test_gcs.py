@@ -188,12 +188,13 @@ def test_host_credentials_path_is_translated_and_refresh_failure_reported(
     token endpoint (a stub) refuses the expired refresh token."""
     workspace = tmp_path / "workspace"
     workspace.mkdir()
-    creds = {
-        "type": "authorized_user",
-        "client_id": "123.apps.googleusercontent.com",
-        "client_secret": CLIENT_SECRET,
-        "refresh_token": REFRESH_TOKEN,
-        "token_uri": f"{s3_stub.url}/token",
+    (workspace / "oidc-token").write_text(REFRESH_TOKEN)
+    creds = {  # what google-github-actions/auth writes for Workload Identity Federation
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/providers/gh",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": f"{s3_stub.url}/v1/token",
+        "credential_source": {"file": str(workspace / "oidc-token")},
     }
     (workspace / "gha-creds-5f3e.json").write_text(json.dumps(creds))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/home/runner/work/centos/centos/gha-creds-5f3e.json")
@@ -204,7 +205,7 @@ def test_host_credentials_path_is_translated_and_refresh_failure_reported(
     with pytest.raises(StorageError) as e:
         storage.store(path, digest, size, "myorg/centos")
     assert os.environ["GOOGLE_APPLICATION_CREDENTIALS"] == str(workspace / "gha-creds-5f3e.json")
-    assert [(m, p) for m, p, _ in s3_stub.seen][:1] == [("POST", "/token")]
+    assert [(m, p) for m, p, _ in s3_stub.seen][:1] == [("POST", "/v1/token")]
     assert_one_sentence(str(e.value), "real-bucket", digest, "could not be refreshed")
 
 
