@@ -21,7 +21,6 @@ markup), HTML by templates whose every value goes through ``html.escape``.
 
 from __future__ import annotations
 
-import gc
 import html
 import json
 import os
@@ -356,15 +355,9 @@ def render(
     w.write(".nojekyll", "")
     warnings: list[Finding] = []
     collections: list[CollectionSummary] = []
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # many small long-lived objects: generational GC passes would grow with the registry
-    try:
-        for info in iter_collections(registry, warnings, exclude=[output]):
-            _write_collection(w, info, site, repository_url, title)
-            collections.append(CollectionSummary.of(info))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    for info in iter_collections(registry, warnings, exclude=[output]):
+        _write_collection(w, info, site, repository_url, title)
+        collections.append(CollectionSummary.of(info))
     catalog = json_text({"repositories": [c.name for c in collections]})
     w.write("v2/_catalog", catalog)
     w.write("v2/_catalog.json", catalog)

@@ -370,6 +370,11 @@ def describe_error(error: Exception, *, bucket: str, key: str, doing: str) -> st
     if isinstance(error, gx.RetryError) and error.cause is not None:
         cause = error.cause
     status = _status(cause) if isinstance(cause, Exception) else None
+    if isinstance(cause, ax.InvalidOperation) and emulator_host():
+        return (
+            f"{head}: the server at {emulator_host()} asked for credentials (401), which an "
+            f"emulator does not get; check {EMULATOR_ENV}."
+        )
     if isinstance(cause, ax.DefaultCredentialsError):
         return (
             f"{head}: no Google credentials were found; run google-github-actions/auth before "

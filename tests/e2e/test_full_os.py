@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.action_runner import ContainerRepo, git
+from tests.support.action_runner import ContainerRepo, git, local_registry
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +42,7 @@ Include: busybox
 
 def test_debootstrap_image_is_built_published_and_runs(tmp_path: Path) -> None:
     repo = ContainerRepo.create(tmp_path / "repo", {"os/Singularity.bookworm": RECIPE.format(mirror=mirror())})
-    registry = tmp_path / "registry"
-    registry.mkdir()
-    git(registry, "init", "-q", "-b", "main")
-    (registry / "README.md").write_text("r\n")
-    git(registry, "add", "-A")
-    git(registry, "commit", "-q", "-m", "init")
+    registry = local_registry(tmp_path / "registry")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
     argv = [sys.executable, "-m", "static_registry", "publish", "--json", "--path", str(repo.path),
             "--repository", "lab/os", "--registry", str(registry), "--storage-path", str(tmp_path / "images"),

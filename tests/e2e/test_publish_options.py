@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_publish import READER, WRITER, assert_clean, inputs, push_event, world
-from tests.support.action_runner import ContainerRepo, Result, git
+from tests.support.action_runner import ContainerRepo, Result, git, local_registry
 from tests.support.github_fixture import GitHubServer
 
 __all__ = ["world"]
@@ -92,12 +92,7 @@ def test_unknown_registry_is_named(world: dict[str, Any]) -> None:
 
 def test_cli_json_against_a_local_registry(tmp_path: Path) -> None:
     repo = ContainerRepo.create(tmp_path / "repo")
-    registry = tmp_path / "registry"
-    registry.mkdir()
-    git(registry, "init", "-q", "-b", "main")
-    (registry / "README.md").write_text("r\n")
-    git(registry, "add", "-A")
-    git(registry, "commit", "-q", "-m", "init")
+    registry = local_registry(tmp_path / "registry")
     argv = [sys.executable, "-m", "static_registry", "publish", "--json", "--path", str(repo.path), "--repository", "Lab/Hello",
             "--registry", str(registry), "--storage-path", str(tmp_path / "images"), "--build-all"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "STATIC_REGISTRY_"))}

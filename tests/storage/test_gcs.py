@@ -111,13 +111,14 @@ def test_large_file_resumable_in_chunks(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path, digest, size = large_image
-    storage = open_storage("gcs", {"bucket": bucket, "gcs-chunk-size": "32"}, context)
+    storage = open_storage("gcs", {"bucket": bucket, "gcs-chunk-size": "64"}, context)
     stored = storage.store(path, digest, size, "myorg/centos")
     assert stored.uploaded
-    chunks = [r for r in emulator.requests() if '"PUT' in r and "upload_id=" in r or ('"PUT' in r and "upload/resumable" in r)]
-    started = [r for r in uploads(emulator, bucket) if "uploadType=resumable" in r]
+    mine = [r for r in emulator.requests() if f"/upload/storage/v1/b/{bucket}/o" in r]
+    started = [r for r in mine if r.startswith('"POST') and "uploadType=resumable" in r]
+    chunks = [r for r in mine if r.startswith('"PUT')]
     assert len(started) == 1
-    assert len(chunks) >= size // (32 << 20)
+    assert len(chunks) >= size // (64 << 20)
     blob = emulator.client().bucket(bucket).get_blob(stored.key)
     assert (blob.size, blob.metadata) == (size, {"sha256": digest})
     assert download_sha256(stored.url) == (digest, size)
@@ -235,6 +236,12 @@ def test_missing_bucket(small_image: Image, context: StorageContext) -> None:
     assert_one_sentence(message, "no-such-bucket-here", f"myorg/centos/{small_image[1]}.sif", "does not exist")
 
 
+def gcs_error(status: int, reason: str) -> dict[str, object]:
+    return {"error": {"code": status, "message": "sa@p.iam.gserviceaccount.com does not have storage.objects.get access",
+                      "errors": [{"reason": reason, "domain": "global", "message": "no"}]}}
+
+
+@pytest.mark.usefixtures("no_google_env")
 @pytest.mark.parametrize(
     ("status", "reason", "expected"),
     [
@@ -243,17 +250,39 @@ def test_missing_bucket(small_image: Image, context: StorageContext) -> None:
     ],
 )
 def test_refused(
-    monkeypatch: pytest.MonkeyPatch, s3_stub: StubServer, small_image: Image, context: StorageContext,
+    monkeypatch: pytest.MonkeyPatch, s3_stub: StubServer, small_image: Image, tmp_path: Path,
     status: int, reason: str, expected: str,
 ) -> None:
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", s3_stub.url)
-    s3_stub.answer_json(
-        status,
-        {"error": {"code": status, "message": "sa@p.iam.gserviceaccount.com does not have storage.objects.get access",
-                   "errors": [{"reason": reason, "domain": "global", "message": "no"}]}},
-    )
-    message = store_error({"bucket": "locked-bucket"}, small_image, context)
+    """Real credentials (Workload Identity Federation, token from the stub's STS endpoint)
+    against a JSON API (the stub, through google's API_ENDPOINT_OVERRIDE) that refuses."""
+    (tmp_path / "oidc-token").write_text(REFRESH_TOKEN)
+    creds = {
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/gh/providers/gh",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": f"{s3_stub.url}/v1/token",
+        "credential_source": {"file": str(tmp_path / "oidc-token")},
+    }
+    (tmp_path / "creds.json").write_text(json.dumps(creds))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "creds.json"))
+    monkeypatch.setenv("API_ENDPOINT_OVERRIDE", s3_stub.url)
+    s3_stub.answer_json(status, gcs_error(status, reason))
+    s3_stub.answer_json(200, {"access_token": "ya29.ACCESS", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+                              "token_type": "Bearer", "expires_in": 3600}, path="/v1/token")
+    context = StorageContext(repository="myorg/centos", workspace=tmp_path)
+    message = store_error({"bucket": "locked-bucket", "gcs-project": "p"}, small_image, context)
     assert_one_sentence(message, "locked-bucket", small_image[1], expected)
+    assert "ya29.ACCESS" not in message
+    assert any(h.get("Authorization") == "Bearer ya29.ACCESS" for m, p, h in s3_stub.seen if p.startswith("/storage/"))
+
+
+def test_emulator_that_wants_credentials(
+    monkeypatch: pytest.MonkeyPatch, s3_stub: StubServer, small_image: Image, context: StorageContext
+) -> None:
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", s3_stub.url)
+    s3_stub.answer_json(401, gcs_error(401, "authError"))
+    message = store_error({"bucket": "locked-bucket"}, small_image, context)
+    assert_one_sentence(message, "locked-bucket", "asked for credentials (401)")
 
 
 def test_connection_refused(

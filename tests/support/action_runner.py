@@ -39,6 +39,16 @@ def apptainer_bin() -> Path:
     raise RuntimeError("apptainer is not installed: run scripts/setup (or scripts/install-apptainer)")
 
 
+def local_registry(path: Path) -> Path:
+    """A registry repository as a local git repository with one commit on ``main``."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("---\nlayout: home\n---\n# Registry\n")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "registry")
+    return path
+
+
 @dataclass
 class ContainerRepo:
     """A container repository checkout whose commits make push events."""

@@ -280,6 +280,8 @@ class StubServer:
 
     def __init__(self) -> None:
         self.response = StubResponse(500, b"")
+        self.routes: dict[str, StubResponse] = {}
+        """Path prefix → answer, before ``response``."""
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         stub = self
 
@@ -295,7 +297,9 @@ class StubServer:
                         break
                     remaining -= len(chunk)
                 stub.seen.append((self.command, self.path, dict(self.headers.items())))
-                r = stub.response
+                r = next(
+                    (v for k, v in stub.routes.items() if self.path.startswith(k)), stub.response
+                )
                 self.send_response(r.status)
                 for k, v in r.headers.items():
                     self.send_header(k, v)
@@ -329,13 +333,18 @@ class StubServer:
         self.response = StubResponse(status, body, headers or {})
         self.seen.clear()
 
-    def answer_json(self, status: int, document: Any) -> None:
-        """Answer with a JSON document (Google APIs' ``{"error": {...}}`` bodies)."""
+    def answer_json(self, status: int, document: Any, path: str = "") -> None:
+        """Answer with a JSON document (Google APIs' ``{"error": {...}}`` bodies), to every
+        request or, with ``path``, to those whose path starts with it."""
         import json
 
-        self.response = StubResponse(
+        response = StubResponse(
             status, json.dumps(document).encode(), {"Content-Type": "application/json"}
         )
+        if path:
+            self.routes[path] = response
+        else:
+            self.response = response
         self.seen.clear()
 
     def close(self) -> None:

@@ -6,19 +6,14 @@ from pathlib import Path
 
 from static_registry.documents import Layer, Manifest, write_collection
 from static_registry.publish import Identity, Publisher, PublishRequest, Registry, TagChanges, Texts
-from tests.support.action_runner import git
+from tests.support.action_runner import git, local_registry
 
 DIGEST = "sha256:" + "cd" * 32
 BOT = Identity("bot", "bot@example.invalid")
 
 
 def registry(tmp_path: Path) -> Registry:
-    path = tmp_path / "registry"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    (path / "README.md").write_text("registry\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "init")
+    path = local_registry(tmp_path / "registry")
     return Registry.parse(str(path), "https://github.com", tmp_path)
 
 
