@@ -10,6 +10,7 @@ runs the command, and reports through ``$GITHUB_OUTPUT``, ``$GITHUB_STEP_SUMMARY
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Mapping, MutableMapping
 
@@ -44,6 +45,9 @@ def inputs(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def main() -> int:
+    # PID 1 in the container: Python ignores SIGTERM there unless told; a cancelled job
+    # must stop (and clean up builder containers) like any other.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sanitize(os.environ)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from static_registry.action import run

@@ -222,7 +222,11 @@ class GCSStorage:
                 )
             else:
                 self._translate_credentials()
-                kw: dict[str, Any] = {"project": self.project} if self.project else {}
+                kw: dict[str, Any] = {}
+                if self.project:
+                    kw["project"] = self.project
+                    # spares google.auth.default() a project lookup over the network
+                    os.environ.setdefault("GOOGLE_CLOUD_PROJECT", self.project)
                 self._client = storage.Client(**kw)
         except (GoogleAuthError, OSError, ValueError) as e:
             raise self._error(e, key, "connect to") from e
