@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .cli import fail, publish
+from . import commands
+from .cli import fail
 from .errors import UserError
+from .options import COMMAND_INPUT
 from .pipeline import Event
 from .runner import Runner
-
-COMMANDS = ("publish",)
 
 
 def run(raw: Mapping[str, str], env: Mapping[str, str]) -> int:
     runner = Runner.from_environment()
     command = (raw.get("command") or "publish").strip()
+    inputs = {k: v for k, v in raw.items() if k != "command"}
     try:
-        if command not in COMMANDS:
-            raise UserError(f"Input 'command' is '{command}'; use one of {', '.join(COMMANDS)}.")
         if command == "publish":
-            publish({k: v for k, v in raw.items() if k != "command"}, Event.from_environment(env), runner, env)
+            commands.publish(inputs, Event.from_environment(env), runner, env)
+        elif command == "verify":
+            return 0 if commands.verify(inputs, Event.from_environment(env), runner, env) else 1
+        elif command == "render":
+            commands.render_site(inputs, runner, env)
+        else:
+            raise UserError(f"Input 'command' is '{command}'; use one of {', '.join(COMMAND_INPUT.choices)}.")
         return 0
     except UserError as e:
         return fail(runner, e)

@@ -13,10 +13,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, commands
 from .errors import UserError
-from .options import PUBLISH_INPUTS, Input, PublishOptions, storage_inputs
-from .pipeline import Event, run_publish
+from .options import ACTION_INPUTS, PUBLISH_INPUTS, Input, storage_inputs
+from .pipeline import Event
+from .pull import pull
 from .recipes import check_recipe, discover, parse_patterns
 from .runner import Runner
 
@@ -54,6 +55,16 @@ def _add_inputs(parser: argparse._ActionsContainer, inputs: Sequence[Input]) -> 
             )
 
 
+def _inputs(*names: str) -> list[Input]:
+    table = {i.name: i for i in ACTION_INPUTS}
+    return [table[n] for n in names]
+
+
+VERIFY_OPTIONS = ("path", "base", "head", "pull-request", "repository", "branch-prefix", "allowed-hosts",
+                  "allow-paths", "allow-http", "max-parallel", "github-api-url")  # fmt: skip
+RENDER_OPTIONS = ("path", "output", "site-url", "site-title")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="static-registry",
@@ -80,6 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.add_argument("--json", action="store_true", help="print the outputs as one JSON object on stdout")
 
+    verify = sub.add_parser(
+        "verify",
+        help="check a registry pull request: paths, front matter, and every image's size and sha256",
+        description="Check the changes of a registry pull request (base..head, or a pull request number through "
+        "the API) and download every image they name to check its size and sha256.",
+    )
+    _add_inputs(verify, _inputs(*VERIFY_OPTIONS))
+    render = sub.add_parser(
+        "render",
+        help="render the registry repository into a static site and API for GitHub Pages",
+        description="Render the registry repository (--path) into a static site folder (--output).",
+    )
+    _add_inputs(render, _inputs(*RENDER_OPTIONS))
+    render.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    pull_cmd = sub.add_parser(
+        "pull",
+        help="download an image through a registry's static API and verify its digest",
+        description="Resolve <site>/<owner>/<repo>[:<tag>] (tag default: latest) or a manifest URL, download the "
+        "image from the first working URL, check its size and sha256, and write it.",
+    )
+    pull_cmd.add_argument(
+        "reference", help="<site>/<owner>/<repo>[:<tag>], e.g. https://myorg.github.io/registry/myorg/hello:latest"
+    )
+    pull_cmd.add_argument("-o", "--output", help="file or folder to write (default: <repo>_<tag>.sif here)")
+    pull_cmd.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds without data before a download fails (default: 60)"
+    )
+    pull_cmd.add_argument("--retries", type=int, default=3, help="retries of transient errors (default: 3)")
+    pull_cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     recipes = sub.add_parser("recipes", help="list the recipes of a container repository and the tags they build")
     recipes.add_argument("--path", default=".", help="the container repository (default: .)")
     recipes.add_argument("--recipes", default="", help="globs that replace the standard search")
@@ -94,12 +135,6 @@ def raw_inputs(namespace: argparse.Namespace, env: Mapping[str, str]) -> dict[st
     raw.setdefault("token", token)
     raw.setdefault("github-token", env.get("GITHUB_TOKEN", token))
     return raw
-
-
-def publish(raw: Mapping[str, str], event: Event, runner: Runner, env: Mapping[str, str]) -> dict[str, str]:
-    """The shared entry: the CLI and entrypoint.py both end here."""
-    options = PublishOptions.from_inputs(raw, env)
-    return run_publish(options, event, runner)
 
 
 def fail(runner: Runner, e: UserError) -> int:
@@ -135,9 +170,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.json:
                 runner.log = sys.stderr  # keep stdout for the JSON document
             event = Event(since=args.since) if args.since else Event.from_environment(env)
-            outputs = publish(raw_inputs(args, env), event, runner, env)
+            outputs = commands.publish(raw_inputs(args, env), event, runner, env)
             if args.json:
                 print(json.dumps({**outputs, "images": json.loads(outputs["images"])}, indent=2))
+            return 0
+        if args.command == "verify":
+            event = Event() if args.base or args.head or vars(args).get("pull-request") else Event.from_environment(env)
+            return 0 if commands.verify(raw_inputs(args, env), event, runner, env) else 1
+        if args.command == "render":
+            if args.json:
+                runner.log = sys.stderr
+            summary = commands.render_site(raw_inputs(args, env), runner, env)
+            if args.json:
+                print(json.dumps(summary, indent=2))
+            return 0
+        if args.command == "pull":
+            result = pull(
+                args.reference,
+                Path(args.output) if args.output else None,
+                timeout=args.timeout,
+                retries=args.retries,
+                progress=False if args.no_progress else None,
+            )
+            print(f"{result.path}  {result.digest}  {result.size} bytes")
             return 0
     except UserError as e:
         return fail(runner, e)

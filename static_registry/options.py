@@ -48,7 +48,7 @@ PUBLISH_INPUTS: tuple[Input, ...] = (
         "repository",
         "The container repository, owner/repo; its lower-cased name is the collection. Default: GITHUB_REPOSITORY, or the 'origin' remote of 'path'.",
     ),
-    Input("path", "The container repository's checkout. Default: GITHUB_WORKSPACE, or the current folder."),
+    Input("path", "The checkout to work on: the container repository (publish) or the registry repository (verify, render). Default: GITHUB_WORKSPACE, or the current folder."),
     Input(
         "recipes",
         "Globs (one per line or comma-separated, '!glob' excludes) that replace the standard recipe search (Singularity, Singularity.<tag>, Apptainer*).",
@@ -60,10 +60,16 @@ PUBLISH_INPUTS: tuple[Input, ...] = (
         "auto",
         choices=("auto", "in-place", "docker", "none"),
     ),
-    Input("build-options", "Extra options for 'apptainer build', e.g. --fakeroot (on the command line: --build-options=--fakeroot)."),
+    Input(
+        "build-options",
+        "Extra options for 'apptainer build', e.g. --fakeroot (on the command line: --build-options=--fakeroot).",
+    ),
     Input("images", "With builder: none, the SIF files built by earlier steps: one '<tag>=<path>' per line."),
     Input("storage", "Object storage backend: file, s3, gcs or github-release.", "file"),
-    Input("base", "The registry's branch that pull requests target. Default: its default branch."),
+    Input(
+        "base",
+        "publish: the registry's branch that pull requests target (default: its default branch); verify: the revision to compare with.",
+    ),
     Input("branch-prefix", "Prefix of the update branch; the branch is <prefix><owner>/<repo>.", "update/"),
     Input(
         "push-to-fork",
@@ -99,6 +105,7 @@ OUTPUTS: tuple[tuple[str, str], ...] = (
     ("pull-request-url", "URL of that pull request."),
     ("pull-request-operation", "created, updated or none."),
     ("branch", "The update branch in the registry repository."),
+    ("site", "render: the folder that holds the rendered site."),
 )
 
 COMMAND_INPUT = Input(
@@ -225,5 +232,38 @@ class PublishOptions:
         )
 
 
-ACTION_INPUTS: tuple[Input, ...] = (COMMAND_INPUT, *PUBLISH_INPUTS, *storage_inputs())
+REGISTRY_INPUTS: tuple[Input, ...] = (
+    Input("output", "render: the folder that receives the site (for actions/upload-pages-artifact).", "_site"),
+    Input(
+        "site-url",
+        "render: the site's public URL, used in the copyable commands. Default: https://<owner>.github.io/<repo>.",
+    ),
+    Input("site-title", "render: the site's title. Default: '<owner>/<repo> container registry'."),
+    Input(
+        "allowed-hosts",
+        "verify: hosts image URLs may use (space or comma separated, *.example.org allowed); empty: any host.",
+    ),
+    Input(
+        "allow-paths",
+        "verify: globs of paths outside collections that pull requests may change (site files, workflows).",
+    ),
+    Input("allow-http", "verify: accept http:// image URLs (test registries only).", "false", boolean=True),
+    Input("max-parallel", "verify: downloads checked at once.", "4"),
+    Input(
+        "pull-request", "verify: the pull request number to check through the API. Default: the pull_request event's."
+    ),
+    Input("head", "verify: the revision to check against 'base'. Default: the pull_request event's head."),
+)
+"""Inputs of the registry side: ``verify`` and ``render`` (``path`` is the registry checkout)."""
+
+
+def _unique(*groups: tuple[Input, ...]) -> tuple[Input, ...]:
+    seen: dict[str, Input] = {}
+    for group in groups:
+        for i in group:
+            seen.setdefault(i.name, i)
+    return tuple(seen.values())
+
+
+ACTION_INPUTS: tuple[Input, ...] = _unique((COMMAND_INPUT,), PUBLISH_INPUTS, storage_inputs(), REGISTRY_INPUTS)
 """Every input of action.yml, in its order."""

@@ -20,7 +20,7 @@ MIB = 1024 * 1024
 
 def format_duration(seconds: float) -> str:
     """``7s``, ``2m05s``, ``1h02m``."""
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:

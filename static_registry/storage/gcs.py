@@ -16,6 +16,8 @@ anonymous credentials. Retries are google's own ``DEFAULT_RETRY`` with a configu
 from __future__ import annotations
 
 import base64
+import contextlib
+import importlib
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
@@ -45,8 +47,7 @@ SETTINGS = (
     ),
     Setting(
         "gcs-chunk-size",
-        "Resumable upload chunk size in MiB (storage: gcs); a multiple of 0.25 MiB, e.g. "
-        "8, 16.5 or 32.",
+        "Resumable upload chunk size in MiB (storage: gcs); a multiple of 0.25 MiB, e.g. 8, 16.5 or 32.",
         "32",
     ),
     Setting(
@@ -65,6 +66,11 @@ SETTINGS = (
         "120",
     ),
 )
+
+
+def _module(name: str) -> Any:
+    """google-cloud-storage and google-crc32c ship no type information: use them untyped."""
+    return importlib.import_module(name)
 
 
 # -- GOOGLE_APPLICATION_CREDENTIALS across the container boundary --------------------------
@@ -91,10 +97,8 @@ def container_credentials_path(
     pure = PurePosixPath(path)
     candidates: list[PurePosixPath] = []
     if host_workspace:
-        try:
+        with contextlib.suppress(ValueError):
             candidates.append(pure.relative_to(PurePosixPath(host_workspace)))
-        except ValueError:
-            pass
     parts = pure.parts
     for i in range(1, len(parts) - 2):
         if parts[i] == parts[i + 1]:  # <work>/<repo>/<repo>/… is the runner's workspace
@@ -113,11 +117,9 @@ class _Reader:
     """Wraps the image file: reports progress, computes crc32c of each byte once."""
 
     def __init__(self, f: BinaryIO, progress: Progress | None) -> None:
-        import google_crc32c
-
         self.f = f
         self.progress = progress
-        self.crc = google_crc32c.Checksum()
+        self.crc: Any = _module("google_crc32c").Checksum()
         self.hashed = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -163,8 +165,7 @@ def _chunk_size(settings: Mapping[str, str]) -> int:
         size = 0
     if size <= 0 or size % CHUNK_UNIT or size > 1024 * MIB:
         raise UserError(
-            f"Input 'gcs-chunk-size' is '{raw}'; give MiB as a multiple of 0.25 "
-            "(256 KiB) up to 1024, e.g. 32."
+            f"Input 'gcs-chunk-size' is '{raw}'; give MiB as a multiple of 0.25 (256 KiB) up to 1024, e.g. 32."
         )
     return size
 
@@ -197,10 +198,8 @@ class GCSStorage:
         attempts = _int(settings, "storage-retries", 5, 1, 20)
         self.read_timeout = float(_int(settings, "storage-timeout", 120, 1, 3600))
         self.timeout = (10.0, self.read_timeout)
-        from google.cloud.storage.retry import DEFAULT_RETRY  # type: ignore[import-untyped]
-
         # google's retry is deadline-based: allow every attempt its full timeout.
-        self.retry = DEFAULT_RETRY.with_timeout(self.read_timeout * attempts)
+        self.retry = _module("google.cloud.storage.retry").DEFAULT_RETRY.with_timeout(self.read_timeout * attempts)
         self.emulator = emulator_host()
         self._client: Any = None
 
@@ -210,15 +209,15 @@ class GCSStorage:
         if self._client is not None:
             return self._client
         from google.auth.exceptions import GoogleAuthError
-        from google.cloud import storage
+
+        storage = _module("google.cloud.storage")
 
         try:
             if self.emulator:
-                from google.auth.credentials import AnonymousCredentials
-
+                anonymous: Any = _module("google.auth.credentials").AnonymousCredentials
                 self._client = storage.Client(
                     project=self.project or "static-registry",
-                    credentials=AnonymousCredentials(),
+                    credentials=anonymous(),
                 )
             else:
                 self._translate_credentials()
@@ -249,9 +248,7 @@ class GCSStorage:
         return where + (f" at {self.emulator}" if self.emulator else "")
 
     def url_for(self, key: str) -> str:
-        return public_object_url(
-            self.bucket_name, key, public_url=self.public_url, emulator=self.emulator
-        )
+        return public_object_url(self.bucket_name, key, public_url=self.public_url, emulator=self.emulator)
 
     def store(self, source: Path, sha256: str, size: int, collection: str) -> StoredObject:
         key = object_key(self.prefix, collection, sha256)
@@ -273,12 +270,10 @@ class GCSStorage:
     def _get(self, bucket: Any, key: str, doing: str) -> Any:
         try:
             return bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
-        except Exception as e:  # noqa: BLE001 - mapped to one sentence
+        except Exception as e:
             raise self._error(e, key, doing) from e
 
-    def _upload(
-        self, bucket: Any, source: Path, key: str, sha256: str, size: int, existing: Any
-    ) -> str:
+    def _upload(self, bucket: Any, source: Path, key: str, sha256: str, size: int, existing: Any) -> str:
         blob = bucket.blob(key, chunk_size=self.chunk_size)
         blob.metadata = {METADATA_KEY: sha256}
         blob.content_type = SIF_MEDIA_TYPE
@@ -303,7 +298,7 @@ class GCSStorage:
                     # racing on the same digest cannot clobber each other.
                     if_generation_match=existing.generation if existing is not None else 0,
                 )
-        except Exception as e:  # noqa: BLE001 - mapped to one sentence
+        except Exception as e:
             if _status(e) == 412:  # another run stored it meanwhile: the check decides
                 return ""
             if isinstance(e, OSError) and not _is_network(e):
@@ -332,10 +327,8 @@ class GCSStorage:
         if not problem:
             return
         if blob is not None:
-            try:
+            with contextlib.suppress(Exception):  # the error below is what matters
                 blob.delete(if_generation_match=blob.generation, timeout=self.timeout)
-            except Exception:  # noqa: BLE001 - the error below is what matters
-                pass
         raise StorageError(
             f"gcs storage: key '{key}' in bucket '{self.bucket_name}' failed the check after "
             f"upload: {problem}; run again, and if it persists check proxies between the "
@@ -366,7 +359,8 @@ def describe_error(error: Exception, *, bucket: str, key: str, doing: str) -> st
     """One sentence: what went wrong with which bucket and key, and what to check."""
     from google.api_core import exceptions as gx
     from google.auth import exceptions as ax
-    from google.cloud.storage.exceptions import DataCorruption
+
+    data_corruption: type[Exception] = _module("google.cloud.storage.exceptions").DataCorruption
 
     head = f"gcs storage: could not {doing} key '{key}' in bucket '{bucket}'"
     cause: BaseException = error
@@ -391,7 +385,7 @@ def describe_error(error: Exception, *, bucket: str, key: str, doing: str) -> st
             "check the workload identity provider / service account given to "
             "google-github-actions/auth, or that the key file is still valid."
         )
-    if isinstance(cause, DataCorruption):
+    if isinstance(cause, data_corruption):
         return (
             f"{head}: the server's checksum of the received bytes differs from the file's; "
             "run again, and if it persists check proxies between the runner and Cloud Storage."
@@ -429,10 +423,7 @@ def describe_error(error: Exception, *, bucket: str, key: str, doing: str) -> st
             f"{head}: the server kept failing until the retry deadline; check the network "
             "and raise 'storage-timeout' or 'storage-retries'."
         )
-    return (
-        f"{head}: {type(cause).__name__}; check the inputs 'bucket' and 'gcs-project' and the "
-        "Google credentials."
-    )
+    return f"{head}: {type(cause).__name__}; check the inputs 'bucket' and 'gcs-project' and the Google credentials."
 
 
 def open(settings: Mapping[str, str], context: StorageContext) -> GCSStorage:  # noqa: A001

@@ -14,6 +14,7 @@ timeouts are botocore's own (``Config(retries=..., connect_timeout=..., read_tim
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -22,7 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlsplit
 
 from ..errors import StorageError, UserError
@@ -45,8 +46,7 @@ SETTINGS = (
     Setting("bucket", "Bucket that receives the images (storage: s3 or gcs).", ""),
     Setting(
         "region",
-        "Region of the bucket (storage: s3); empty: AWS_REGION / AWS_DEFAULT_REGION / the "
-        "profile, else us-east-1.",
+        "Region of the bucket (storage: s3); empty: AWS_REGION / AWS_DEFAULT_REGION / the profile, else us-east-1.",
         "",
     ),
     Setting(
@@ -83,8 +83,7 @@ SETTINGS = (
     ),
     Setting(
         "s3-part-size",
-        "Multipart part size in MiB (storage: s3, 5 to 5120); files up to this size go in "
-        "one request.",
+        "Multipart part size in MiB (storage: s3, 5 to 5120); files up to this size go in one request.",
         "64",
     ),
     Setting("s3-concurrency", "Parts uploaded at once (storage: s3).", "8"),
@@ -186,17 +185,14 @@ def parse_extra_args(raw: str) -> dict[str, Any]:
     managed = {"ChecksumAlgorithm": "s3-checksum", "ACL": "s3-acl"}
     for key in value:
         if key in managed:
-            raise UserError(
-                f"Input 's3-extra-args' sets '{key}'; use the input '{managed[key]}' instead."
-            )
+            raise UserError(f"Input 's3-extra-args' sets '{key}'; use the input '{managed[key]}' instead.")
         if key not in allowed:
             raise UserError(
                 f"Input 's3-extra-args' has the key '{key}', which boto3 does not accept for "
                 "uploads; use one of " + ", ".join(sorted(allowed - set(managed))) + "."
             )
     if "Metadata" in value and not (
-        isinstance(value["Metadata"], dict)
-        and all(isinstance(v, str) for v in value["Metadata"].values())
+        isinstance(value["Metadata"], dict) and all(isinstance(v, str) for v in value["Metadata"].values())
     ):
         raise UserError(
             "Input 's3-extra-args' has a 'Metadata' that is not an object of strings; give "
@@ -211,23 +207,16 @@ def parse_options(settings: Mapping[str, str]) -> S3Options:
         raise UserError("Input 'bucket' is required with storage: s3; name the S3 bucket.")
     style = (settings.get("s3-addressing-style") or "auto").strip().lower()
     if style not in ("auto", "path", "virtual"):
-        raise UserError(
-            f"Input 's3-addressing-style' is '{style}'; use auto, path or virtual."
-        )
+        raise UserError(f"Input 's3-addressing-style' is '{style}'; use auto, path or virtual.")
     checksum = (settings.get("s3-checksum") or "auto").strip().lower()
     if checksum not in CHECKSUMS:
-        raise UserError(
-            f"Input 's3-checksum' is '{checksum}'; use one of " + ", ".join(CHECKSUMS) + "."
-        )
+        raise UserError(f"Input 's3-checksum' is '{checksum}'; use one of " + ", ".join(CHECKSUMS) + ".")
     mode = (settings.get("s3-retry-mode") or "standard").strip().lower()
     if mode not in ("standard", "adaptive", "legacy"):
         raise UserError(f"Input 's3-retry-mode' is '{mode}'; use standard or adaptive.")
     endpoint = (settings.get("endpoint-url") or "").strip()
     if endpoint and not re.match(r"^https?://[^/\s]+", endpoint):
-        raise UserError(
-            f"Input 'endpoint-url' is '{endpoint}'; give a URL such as "
-            "https://minio.example.org:9000."
-        )
+        raise UserError(f"Input 'endpoint-url' is '{endpoint}'; give a URL such as https://minio.example.org:9000.")
     return S3Options(
         bucket=bucket,
         region=(settings.get("region") or "").strip(),
@@ -337,15 +326,15 @@ class S3Storage:
         """A client whose requests carry ``checksum`` (one client per checksum mode)."""
         checksum = checksum or self.checksum
         if checksum not in self._clients:
-            when = "when_required" if checksum in ("md5", "none") else "when_supported"
+            when: Literal["when_supported", "when_required"] = (
+                "when_required" if checksum in ("md5", "none") else "when_supported"
+            )
             config = self._Config(
                 **self._config_base,
                 request_checksum_calculation=when,
                 response_checksum_validation="when_supported",
             )
-            client: S3Client = self._session.client(
-                "s3", endpoint_url=self.options.endpoint_url or None, config=config
-            )
+            client: S3Client = self._session.client("s3", endpoint_url=self.options.endpoint_url or None, config=config)
             if checksum == "md5":
                 client.meta.events.register("before-call.s3.PutObject", _content_md5)
                 client.meta.events.register("before-call.s3.UploadPart", _content_md5)
@@ -392,9 +381,7 @@ class S3Storage:
 
         client = self.client()
         try:
-            return client.head_object(
-                Bucket=self.options.bucket, Key=key, ChecksumMode="ENABLED"
-            )  # type: ignore[return-value]
+            return client.head_object(Bucket=self.options.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             code = str(e.response.get("Error", {}).get("Code", ""))
@@ -466,7 +453,7 @@ class S3Storage:
             )
         subscribers = [ProgressCallbackInvoker(progress)] if progress else []
         try:
-            with TransferManager(self.client(checksum), config) as manager:  # type: ignore[arg-type]
+            with TransferManager(self.client(checksum), config) as manager:
                 future = manager.upload(
                     str(source),
                     self.options.bucket,
@@ -507,10 +494,8 @@ class S3Storage:
         if not problem:
             return
         if head is not None:
-            try:
+            with contextlib.suppress(Exception):  # the error below is what matters
                 self.client().delete_object(Bucket=self.options.bucket, Key=key)
-            except Exception:  # noqa: BLE001 - the error below is what matters
-                pass
         raise StorageError(
             f"s3 storage: key '{key}' in bucket '{self.options.bucket}' failed the check "
             f"after upload: {problem}; check the endpoint ('endpoint-url') and any proxy in "
@@ -526,7 +511,7 @@ class S3Storage:
             if creds is not None:
                 frozen = creds.get_frozen_credentials()
                 values += [frozen.access_key or "", frozen.secret_key or "", frozen.token or ""]
-        except Exception:  # noqa: BLE001 - redaction must never fail
+        except Exception:
             pass
         return [v for v in values if len(v) >= 4]
 
@@ -559,9 +544,7 @@ def _checksum_unsupported(e: Exception) -> bool:
     )
 
 
-def describe_error(
-    error: Exception, *, bucket: str, key: str, doing: str, region: str, endpoint: str
-) -> str:
+def describe_error(error: Exception, *, bucket: str, key: str, doing: str, region: str, endpoint: str) -> str:
     """One sentence: what went wrong with which bucket and key, and what to check."""
     from botocore import exceptions as bx
 
@@ -582,12 +565,8 @@ def describe_error(
             )
         if code in _REGION or code == "301" or status in (301, 307):
             right = headers.get("x-amz-bucket-region") or str(err.get("Region", ""))
-            fix = f"set the input 'region' to {right}" if right else (
-                "set the input 'region' to the bucket's region"
-            )
-            return (
-                f"{head}: the bucket is in another region than '{region}' ({code}); {fix}."
-            )
+            fix = f"set the input 'region' to {right}" if right else ("set the input 'region' to the bucket's region")
+            return f"{head}: the bucket is in another region than '{region}' ({code}); {fix}."
         if code in _EXPIRED:
             return (
                 f"{head}: the AWS credentials have expired ({code}); refresh them (e.g. run "

@@ -132,8 +132,13 @@ def test_large_file_resumable_in_chunks(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("bucket", ""), ("gcs-chunk-size", "1.1"), ("gcs-chunk-size", "x"), ("gcs-checksum", "sha1"),
-     ("storage-retries", "0")],
+    [
+        ("bucket", ""),
+        ("gcs-chunk-size", "1.1"),
+        ("gcs-chunk-size", "x"),
+        ("gcs-checksum", "sha1"),
+        ("storage-retries", "0"),
+    ],
 )
 def test_bad_settings(name: str, value: str, context: StorageContext) -> None:
     with pytest.raises(UserError, match=f"'{name}'"):
@@ -161,12 +166,17 @@ def test_credentials_path_translation() -> None:
     # a self-hosted runner's _work folder, nested file
     assert t("/srv/runner/_work/centos/centos/sub/creds.json", ws, exists=exists) == "/github/workspace/sub/creds.json"
     # told where the host workspace is (checkout names that do not repeat)
-    assert t("/data/ws/sub/creds.json", ws, host_workspace="/data/ws", exists=exists) == "/github/workspace/sub/creds.json"
+    assert (
+        t("/data/ws/sub/creds.json", ws, host_workspace="/data/ws", exists=exists) == "/github/workspace/sub/creds.json"
+    )
     # present as it is (not in a container, or already translated): unchanged
     assert t("/etc/creds.json", ws, exists=exists) == "/etc/creds.json"
     # outside the workspace, or nothing there after mapping: unchanged, so the error names it
     assert t("/home/runner/creds.json", ws, exists=exists) == "/home/runner/creds.json"
-    assert t("/home/runner/work/centos/centos/other.json", ws, exists=exists) == "/home/runner/work/centos/centos/other.json"
+    assert (
+        t("/home/runner/work/centos/centos/other.json", ws, exists=exists)
+        == "/home/runner/work/centos/centos/other.json"
+    )
     assert t("", ws, exists=exists) == ""
 
 
@@ -237,8 +247,13 @@ def test_missing_bucket(small_image: Image, context: StorageContext) -> None:
 
 
 def gcs_error(status: int, reason: str) -> dict[str, object]:
-    return {"error": {"code": status, "message": "sa@p.iam.gserviceaccount.com does not have storage.objects.get access",
-                      "errors": [{"reason": reason, "domain": "global", "message": "no"}]}}
+    return {
+        "error": {
+            "code": status,
+            "message": "sa@p.iam.gserviceaccount.com does not have storage.objects.get access",
+            "errors": [{"reason": reason, "domain": "global", "message": "no"}],
+        }
+    }
 
 
 @pytest.mark.usefixtures("no_google_env")
@@ -250,8 +265,13 @@ def gcs_error(status: int, reason: str) -> dict[str, object]:
     ],
 )
 def test_refused(
-    monkeypatch: pytest.MonkeyPatch, s3_stub: StubServer, small_image: Image, tmp_path: Path,
-    status: int, reason: str, expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_stub: StubServer,
+    small_image: Image,
+    tmp_path: Path,
+    status: int,
+    reason: str,
+    expected: str,
 ) -> None:
     """Real credentials (Workload Identity Federation, token from the stub's STS endpoint)
     against a JSON API (the stub, through google's API_ENDPOINT_OVERRIDE) that refuses."""
@@ -267,14 +287,25 @@ def test_refused(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "creds.json"))
     monkeypatch.setenv("API_ENDPOINT_OVERRIDE", s3_stub.url)
     s3_stub.answer_json(status, gcs_error(status, reason))
-    s3_stub.answer_json(200, {"access_token": "ya29.ACCESS", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
-                              "token_type": "Bearer", "expires_in": 3600}, path="/v1/token")
+    s3_stub.answer_json(
+        200,
+        {
+            "access_token": "ya29.ACCESS",
+            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+        },
+        path="/v1/token",
+    )
     context = StorageContext(repository="myorg/centos", workspace=tmp_path)
     message = store_error({"bucket": "locked-bucket", "gcs-project": "p"}, small_image, context)
     assert_one_sentence(message, "locked-bucket", small_image[1], expected)
     assert "ya29.ACCESS" not in message
-    assert any({k.lower(): v for k, v in h.items()}.get("authorization") == "Bearer ya29.ACCESS"
-               for m, p, h in s3_stub.seen if "/b/locked-bucket/" in p)
+    assert any(
+        {k.lower(): v for k, v in h.items()}.get("authorization") == "Bearer ya29.ACCESS"
+        for m, p, h in s3_stub.seen
+        if "/b/locked-bucket/" in p
+    )
 
 
 def test_emulator_that_wants_credentials(

@@ -114,9 +114,7 @@ def test_other_checksums(
     s3_server: S3Server, bucket: str, small_image: Image, context: StorageContext, checksum: str
 ) -> None:
     path, digest, size = small_image
-    storage = open_storage(
-        "s3", settings(s3_server.endpoint_url, bucket, s3_checksum=checksum), context
-    )
+    storage = open_storage("s3", settings(s3_server.endpoint_url, bucket, s3_checksum=checksum), context)
     stored = storage.store(path, digest, size, "myorg/centos")
     assert stored.uploaded
     assert download_sha256(stored.url) == (digest, size)
@@ -132,9 +130,7 @@ def test_content_md5_handler_keeps_the_body_position() -> None:
 
 
 @pytest.mark.usefixtures("aws_env")
-def test_extra_args_and_acl(
-    s3_server: S3Server, bucket: str, small_image: Image, context: StorageContext
-) -> None:
+def test_extra_args_and_acl(s3_server: S3Server, bucket: str, small_image: Image, context: StorageContext) -> None:
     path, digest, size = small_image
     storage = open_storage(
         "s3",
@@ -142,8 +138,7 @@ def test_extra_args_and_acl(
             s3_server.endpoint_url,
             bucket,
             s3_acl="public-read",
-            s3_extra_args='{"StorageClass": "STANDARD_IA", "CacheControl": "max-age=60", '
-            '"Metadata": {"team": "hpc"}}',
+            s3_extra_args='{"StorageClass": "STANDARD_IA", "CacheControl": "max-age=60", "Metadata": {"team": "hpc"}}',
         ),
         context,
     )
@@ -165,9 +160,7 @@ def test_large_file_multipart_verified(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path, digest, size = large_image
-    storage = open_storage(
-        "s3", settings(s3_server.endpoint_url, bucket, s3_part_size="32"), context
-    )
+    storage = open_storage("s3", settings(s3_server.endpoint_url, bucket, s3_part_size="32"), context)
     stored = storage.store(path, digest, size, "myorg/centos")
     assert stored.uploaded
     parts = key_requests(s3_server, stored.key, ("PUT",))
@@ -202,8 +195,14 @@ def test_extra_args_are_validated(raw: str, fragment: str, context: StorageConte
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("bucket", ""), ("s3-addressing-style", "sideways"), ("s3-checksum", "sha512"),
-     ("s3-part-size", "4"), ("endpoint-url", "minio:9000"), ("s3-retry-mode", "never")],
+    [
+        ("bucket", ""),
+        ("s3-addressing-style", "sideways"),
+        ("s3-checksum", "sha512"),
+        ("s3-part-size", "4"),
+        ("endpoint-url", "minio:9000"),
+        ("s3-retry-mode", "never"),
+    ],
 )
 def test_bad_settings(name: str, value: str, context: StorageContext) -> None:
     with pytest.raises(UserError, match=f"'{name}'"):
@@ -214,12 +213,27 @@ def test_public_urls() -> None:
     url = s3mod.public_object_url
     assert url("my-bucket", "a/b.sif", region="eu-west-1") == "https://my-bucket.s3.eu-west-1.amazonaws.com/a/b.sif"
     assert url("my.bucket", "a/b.sif", region="eu-west-1") == "https://s3.eu-west-1.amazonaws.com/my.bucket/a/b.sif"
-    assert url("my-bucket", "a/b.sif", region="", addressing_style="path") == "https://s3.us-east-1.amazonaws.com/my-bucket/a/b.sif"
+    assert (
+        url("my-bucket", "a/b.sif", region="", addressing_style="path")
+        == "https://s3.us-east-1.amazonaws.com/my-bucket/a/b.sif"
+    )
     assert url("b1x", "k.sif", region="x", endpoint_url="http://127.0.0.1:9000") == "http://127.0.0.1:9000/b1x/k.sif"
-    assert url("b1x", "k.sif", region="x", endpoint_url="https://minio.example.org/s3") == "https://minio.example.org/s3/b1x/k.sif"
-    assert url("b1x", "k.sif", region="x", endpoint_url="https://r2.example.com", addressing_style="virtual") == "https://b1x.r2.example.com/k.sif"
-    assert url("b1x", "k.sif", region="x", endpoint_url="http://127.0.0.1:9000", addressing_style="virtual") == "http://127.0.0.1:9000/b1x/k.sif"
-    assert url("b1x", "a b.sif", region="x", public_url="https://cdn.example.org/img/") == "https://cdn.example.org/img/a%20b.sif"
+    assert (
+        url("b1x", "k.sif", region="x", endpoint_url="https://minio.example.org/s3")
+        == "https://minio.example.org/s3/b1x/k.sif"
+    )
+    assert (
+        url("b1x", "k.sif", region="x", endpoint_url="https://r2.example.com", addressing_style="virtual")
+        == "https://b1x.r2.example.com/k.sif"
+    )
+    assert (
+        url("b1x", "k.sif", region="x", endpoint_url="http://127.0.0.1:9000", addressing_style="virtual")
+        == "http://127.0.0.1:9000/b1x/k.sif"
+    )
+    assert (
+        url("b1x", "a b.sif", region="x", public_url="https://cdn.example.org/img/")
+        == "https://cdn.example.org/img/a%20b.sif"
+    )
 
 
 def test_region_from_environment(monkeypatch: pytest.MonkeyPatch, context: StorageContext) -> None:
@@ -245,7 +259,9 @@ def store_error(storage_settings: dict[str, str], image: Image, context: Storage
 @pytest.mark.usefixtures("aws_env")
 def test_missing_bucket(s3_server: S3Server, small_image: Image, context: StorageContext) -> None:
     message = store_error(settings(s3_server.endpoint_url, "no-such-bucket-here"), small_image, context)
-    assert_one_sentence(message, "no-such-bucket-here", f"myorg/centos/{small_image[1]}.sif", "does not exist", "'bucket'")
+    assert_one_sentence(
+        message, "no-such-bucket-here", f"myorg/centos/{small_image[1]}.sif", "does not exist", "'bucket'"
+    )
 
 
 def test_access_denied(
@@ -289,7 +305,9 @@ def test_wrong_region(s3_stub: StubServer, small_image: Image, context: StorageC
         Endpoint="euro-bucket.s3.eu-west-1.amazonaws.com",
     )
     message = store_error(settings(s3_stub.url, "euro-bucket", region="us-east-1"), small_image, context)
-    assert_one_sentence(message, "euro-bucket", small_image[1], "another region than 'us-east-1'", "set the input 'region' to eu-west-1")
+    assert_one_sentence(
+        message, "euro-bucket", small_image[1], "another region than 'us-east-1'", "set the input 'region' to eu-west-1"
+    )
 
 
 @pytest.mark.usefixtures("stub_env")
@@ -312,7 +330,7 @@ def test_expired_token(s3_stub: StubServer, small_image: Image, context: Storage
     # the HEAD (no body) was followed by a GET that told the reason
     methods = [m for m, _, _ in s3_stub.seen]
     assert methods[0] == "HEAD" and "GET" in methods
-    assert any(SESSION_TOKEN == h.get("X-Amz-Security-Token") for _, _, h in s3_stub.seen)
+    assert any(h.get("X-Amz-Security-Token") == SESSION_TOKEN for _, _, h in s3_stub.seen)
 
 
 @pytest.mark.usefixtures("stub_env")
@@ -343,18 +361,23 @@ def test_signature_mismatch(s3_stub: StubServer, small_image: Image, context: St
 @pytest.mark.usefixtures("aws_env")
 def test_connection_refused(closed_port: int, small_image: Image, context: StorageContext) -> None:
     endpoint = f"http://127.0.0.1:{closed_port}"
-    message = store_error(
-        settings(endpoint, "some-bucket", storage_retries="1"), small_image, context
-    )
+    message = store_error(settings(endpoint, "some-bucket", storage_retries="1"), small_image, context)
     assert_one_sentence(message, "some-bucket", small_image[1], f"could not reach {endpoint} (EndpointConnectionError)")
 
 
 def test_no_credentials(
     monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, small_image: Image, context: StorageContext
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")

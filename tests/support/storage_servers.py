@@ -297,9 +297,7 @@ class StubServer:
                         break
                     remaining -= len(chunk)
                 stub.seen.append((self.command, self.path, dict(self.headers.items())))
-                r = next(
-                    (v for k, v in stub.routes.items() if self.path.startswith(k)), stub.response
-                )
+                r = next((v for k, v in stub.routes.items() if self.path.startswith(k)), stub.response)
                 self.send_response(r.status)
                 for k, v in r.headers.items():
                     self.send_header(k, v)
@@ -338,9 +336,7 @@ class StubServer:
         request or, with ``path``, to those whose path starts with it."""
         import json
 
-        response = StubResponse(
-            status, json.dumps(document).encode(), {"Content-Type": "application/json"}
-        )
+        response = StubResponse(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
         if path:
             self.routes[path] = response
         else:
