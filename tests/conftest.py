@@ -8,8 +8,9 @@ from pathlib import Path
 
 from tests.support.action_runner import apptainer_bin
 from tests.support.github_fixture import github_server
+from tests.support.static_fixture import serve
 
-__all__ = ["github_server"]
+__all__ = ["github_server", "serve"]
 
 # The tests build with a real Apptainer: make the project's copy visible to every test.
 with contextlib.suppress(RuntimeError):

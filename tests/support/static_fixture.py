@@ -1,4 +1,4 @@
-"""Fixtures of the registry-side tests: a static file server in a separate process."""
+"""A static file server in a separate process, for storage URLs and rendered sites."""
 
 from __future__ import annotations
 
