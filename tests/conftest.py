@@ -9,8 +9,9 @@ from pathlib import Path
 from tests.support.action_runner import apptainer_bin
 from tests.support.github_fixture import github_server
 from tests.support.static_fixture import serve
+from tests.support.storage_servers import closed_port, gcs_server, s3_auth_server, s3_server, s3_stub
 
-__all__ = ["github_server", "serve"]
+__all__ = ["closed_port", "gcs_server", "github_server", "s3_auth_server", "s3_server", "s3_stub", "serve"]
 
 # The tests build with a real Apptainer: make the project's copy visible to every test.
 with contextlib.suppress(RuntimeError):

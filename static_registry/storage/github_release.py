@@ -46,12 +46,12 @@ SETTINGS = (
     ),
     Setting(
         "storage-retries",
-        "Attempts per request before giving up (storage: s3, gcs).",
+        "Attempts per request before giving up (storage: s3, gcs, github-release).",
         "5",
     ),
     Setting(
         "storage-timeout",
-        "Seconds to wait for the server to answer a request (storage: s3, gcs).",
+        "Seconds to wait for the server to answer a request (storage: s3, gcs, github-release).",
         "120",
     ),
 )

@@ -10,13 +10,6 @@ from pathlib import Path
 import pytest
 
 from static_registry.storage import StorageContext
-from tests.support.storage_servers import (  # noqa: F401 - fixtures
-    closed_port,
-    gcs_server,
-    s3_auth_server,
-    s3_server,
-    s3_stub,
-)
 
 LARGE_SIZE = 300 * 1024 * 1024 + 12345  # not a multiple of any part or chunk size
 
