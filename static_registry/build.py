@@ -61,6 +61,18 @@ def stream(argv: Sequence[str], cwd: Path, log: TextIO, env: Mapping[str, str] |
         return proc.wait()
 
 
+def check_built(recipe: Recipe, output: Path, status: int, where: str = "") -> None:
+    """A build counts only with exit status 0 and the SIF written; else nothing is kept."""
+    if status != 0 or not output.is_file():
+        output.unlink(missing_ok=True)
+        raise BuildError(
+            f"Recipe {recipe.path} failed to build (apptainer exit status {status}{where}); "
+            "its log is in the group above.",
+            file=recipe.path,
+            line=1,
+        )
+
+
 @dataclass
 class InPlaceBuilder:
     """``apptainer build`` right here: a privileged host, a laptop, a self-hosted runner."""
@@ -82,14 +94,7 @@ class InPlaceBuilder:
             raise BuildError(
                 f"Could not run {self.engine} to build {recipe.path}: {e.strerror or e}.", file=recipe.path
             ) from e
-        if status != 0 or not output.is_file():
-            output.unlink(missing_ok=True)
-            raise BuildError(
-                f"Recipe {recipe.path} failed to build (apptainer exit status {status}); "
-                "its log is in the group above.",
-                file=recipe.path,
-                line=1,
-            )
+        check_built(recipe, output, status)
 
 
 @dataclass

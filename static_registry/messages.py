@@ -9,15 +9,7 @@ from .documents import CollectionPaths, Manifest
 from .errors import UserError
 from .model import StoredImage
 from .publish import TagChanges, Texts
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+from .render import human_size
 
 
 def md_cell(text: str) -> str:

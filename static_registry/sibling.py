@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
+from .build import check_built
 from .errors import BuildError, UserError
 from .model import Recipe
 
@@ -464,14 +465,7 @@ class SiblingBuilder:
                     "check that the Docker socket mounted into the action works.",
                     file=recipe.path,
                 ) from e
-            if status != 0 or not target.is_file():
-                target.unlink(missing_ok=True)
-                raise BuildError(
-                    f"Recipe {recipe.path} failed to build (apptainer exit status {status} in the "
-                    "builder container); its log is in the group above.",
-                    file=recipe.path,
-                    line=1,
-                )
+            check_built(recipe, target, status, " in the builder container")
             if target != output:
                 shutil.move(str(target), str(output))
         finally:

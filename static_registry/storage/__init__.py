@@ -65,6 +65,11 @@ class Storage(Protocol):
         ...
 
 
+RETRIES = Setting("storage-retries", "Attempts per request before giving up (storage: s3, gcs, github-release).", "5")
+TIMEOUT = Setting(
+    "storage-timeout", "Seconds to wait for the server to answer a request (storage: s3, gcs, github-release).", "120"
+)
+
 COMMON_SETTINGS = (
     Setting("prefix", "Key prefix inside the bucket, folder or release.", ""),
     Setting(

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from ..errors import StorageError, UserError
 from ..model import SIF_MEDIA_TYPE
 from ..progress import Progress
-from . import Setting, StorageContext, StoredObject, join_url, object_key
+from . import RETRIES, TIMEOUT, Setting, StorageContext, StoredObject, join_url, object_key
 
 NAME = "gcs"
 METADATA_KEY = "sha256"
@@ -55,16 +55,8 @@ SETTINGS = (
         "Checksum the upload is checked with (storage: gcs): crc32c, md5 or none.",
         "crc32c",
     ),
-    Setting(
-        "storage-retries",
-        "Attempts per request before giving up (storage: s3, gcs, github-release).",
-        "5",
-    ),
-    Setting(
-        "storage-timeout",
-        "Seconds to wait for the server to answer a request (storage: s3, gcs, github-release).",
-        "120",
-    ),
+    RETRIES,
+    TIMEOUT,
 )
 
 

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from ..errors import StorageError, UserError
 from ..model import SIF_MEDIA_TYPE
 from ..progress import Progress
-from . import Setting, StorageContext, StoredObject, join_url
+from . import RETRIES, TIMEOUT, Setting, StorageContext, StoredObject, join_url
 
 NAME = "github-release"
 DEFAULT_TAG = "static-registry-images"
@@ -44,16 +44,8 @@ SETTINGS = (
         "under 2 GiB.",
         DEFAULT_TAG,
     ),
-    Setting(
-        "storage-retries",
-        "Attempts per request before giving up (storage: s3, gcs, github-release).",
-        "5",
-    ),
-    Setting(
-        "storage-timeout",
-        "Seconds to wait for the server to answer a request (storage: s3, gcs, github-release).",
-        "120",
-    ),
+    RETRIES,
+    TIMEOUT,
 )
 
 

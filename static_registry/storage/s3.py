@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 from ..errors import StorageError, UserError
 from ..model import SIF_MEDIA_TYPE
 from ..progress import Progress
-from . import Setting, StorageContext, StoredObject, join_url, object_key
+from . import RETRIES, TIMEOUT, Setting, StorageContext, StoredObject, join_url, object_key
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -92,16 +92,8 @@ SETTINGS = (
         "botocore retry mode (storage: s3): standard or adaptive.",
         "standard",
     ),
-    Setting(
-        "storage-retries",
-        "Attempts per request before giving up (storage: s3, gcs, github-release).",
-        "5",
-    ),
-    Setting(
-        "storage-timeout",
-        "Seconds to wait for the server to answer a request (storage: s3, gcs, github-release).",
-        "120",
-    ),
+    RETRIES,
+    TIMEOUT,
 )
 
 _CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
