@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,25 @@ def find_engine(path: str | None = None) -> str | None:
         if found:
             return found
     return None
+
+
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "CREDENTIALS", "PRIVATE_KEY")
+
+
+def build_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a build sees: ours minus inputs and secrets.
+
+    A recipe's ``%setup`` runs on the build host with this environment, and anything it
+    prints lands in the log: tokens for the registry or storage must not be there. What
+    Apptainer itself reads (``APPTAINER_DOCKER_PASSWORD`` for a private base image) stays.
+    """
+    source = os.environ if env is None else env
+    return {
+        k: v
+        for k, v in source.items()
+        if not k.startswith("INPUT_")
+        and (k.startswith(("APPTAINER_", "SINGULARITY_")) or not any(w in k.upper() for w in SECRET_WORDS))
+    }
 
 
 def stream(argv: Sequence[str], cwd: Path, log: TextIO, env: Mapping[str, str] | None = None) -> int:
@@ -89,7 +109,7 @@ class InPlaceBuilder:
         # Relative paths in %files and %setup are resolved from the recipe's folder, as
         # Singularity Hub did.
         try:
-            status = stream(argv, source.parent, log)
+            status = stream(argv, source.parent, log, build_env())
         except OSError as e:
             raise BuildError(
                 f"Could not run {self.engine} to build {recipe.path}: {e.strerror or e}.", file=recipe.path

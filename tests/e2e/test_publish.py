@@ -253,6 +253,26 @@ def test_bad_input_fails_cleanly(
         assert not world["storage"].exists() or not any(world["storage"].rglob("*.sif"))
 
 
+LEAKY = """Bootstrap: scratch
+%setup
+    env | sort
+    mkdir -p ${APPTAINER_ROOTFS}/bin && cp /usr/bin/busybox ${APPTAINER_ROOTFS}/bin/
+"""
+
+
+def test_a_recipe_cannot_print_the_tokens(world: dict[str, Any]) -> None:
+    """%setup runs on the build host and its output is the log: no secret may reach it."""
+    repo: ContainerRepo = world["repo"]
+    repo.commit({"Singularity.leaky": LEAKY})
+    world["runner"].extra_env.update(GITHUB_TOKEN=READER, AWS_SECRET_ACCESS_KEY="aws-secret-value-123")
+    result = world["runner"].run(repo.path, inputs(world), "workflow_dispatch", {}, repo.head())
+    assert isinstance(result, Result)
+    assert result.status == 0, result.log
+    assert "GITHUB_ACTIONS=true" in result.stdout  # the recipe did print its environment
+    assert "aws-secret-value-123" not in result.log
+    assert_clean(result)
+
+
 def test_pull_request_event_builds_but_publishes_nothing(world: dict[str, Any]) -> None:
     gh: GitHubServer = world["gh"]
     repo: ContainerRepo = world["repo"]
