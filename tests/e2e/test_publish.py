@@ -3,9 +3,11 @@ HTTP and pull requests on the GitHub test server (OpenAPI-checked), file storage
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.action_runner import ActionRunner, ContainerRepo, Result, finish
+from tests.support.action_runner import ActionRunner, ContainerRepo, Result, finish, git
 from tests.support.github_fixture import GitHubServer
 
 WRITER = "ghp_registrywriter0123456789abcdefABCDEF"
@@ -58,26 +60,19 @@ def run(world: dict[str, Any], event: dict[str, Any], sha: str, **extra: str) ->
     return result
 
 
+def clone_registry(gh: GitHubServer, target: Path, ref: str) -> Path:
+    """A clone of myorg/registry over smart HTTP with ``ref`` checked out."""
+    shutil.rmtree(target, ignore_errors=True)
+    header = "AUTHORIZATION: basic " + base64.b64encode(f"x:{WRITER}".encode()).decode()
+    git_url = gh.git_url("myorg", "registry")
+    subprocess.run(["git", "-c", f"http.extraHeader={header}", "clone", "-q", git_url, str(target)], check=True)
+    git(target, "checkout", "-q", ref)
+    return target
+
+
 def registry_files(gh: GitHubServer, tmp_path: Path, ref: str) -> dict[str, str]:
     """The registry's files at ``ref``, cloned over HTTP."""
-    clone = tmp_path / f"clone-{ref.replace('/', '-')}"
-    if clone.exists():
-        subprocess.run(["rm", "-rf", str(clone)], check=True)
-    header = "AUTHORIZATION: basic " + __import__("base64").b64encode(f"x:{WRITER}".encode()).decode()
-    subprocess.run(
-        [
-            "git",
-            "-c",
-            f"http.extraHeader={header}",
-            "clone",
-            "-q",
-            "-b",
-            ref,
-            gh.git_url("myorg", "registry"),
-            str(clone),
-        ],
-        check=True,
-    )
+    clone = clone_registry(gh, tmp_path / f"clone-{ref.replace('/', '-')}", ref)
     return {
         p.relative_to(clone).as_posix(): p.read_text()
         for p in clone.rglob("*")

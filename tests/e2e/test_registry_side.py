@@ -11,22 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_publish import WRITER, inputs, world
+from tests.e2e.test_publish import clone_registry, inputs, world
 from tests.registry.helpers import StaticServer
-from tests.support.action_runner import ActionRunner, ContainerRepo, Result, git
+from tests.support.action_runner import ActionRunner, ContainerRepo, Result
 from tests.support.github_fixture import GitHubServer
 
 __all__ = ["world"]
-
-
-def clone(gh: GitHubServer, target: Path, ref: str) -> Path:
-    header = "AUTHORIZATION: basic " + __import__("base64").b64encode(f"x:{WRITER}".encode()).decode()
-    subprocess.run(
-        ["git", "-c", f"http.extraHeader={header}", "clone", "-q", gh.git_url("myorg", "registry"), str(target)],
-        check=True,
-    )
-    git(target, "checkout", "-q", ref)
-    return target
 
 
 def test_verify_render_pull(world: dict[str, Any], tmp_path: Path, serve: Callable[[Path], StaticServer]) -> None:
@@ -43,7 +33,7 @@ def test_verify_render_pull(world: dict[str, Any], tmp_path: Path, serve: Callab
     pr = gh.pulls("myorg", "registry")[0]
 
     # verify, as the registry's pull_request workflow runs it (checkout with fetch-depth: 0)
-    checkout = clone(gh, tmp_path / "registry-pr", pr["head"]["sha"])
+    checkout = clone_registry(gh, tmp_path / "registry-pr", pr["head"]["sha"])
     registry_runner = ActionRunner(
         tmp_path / "registry-runner", api_url=gh.api_url, server_url=gh.url, repository="myorg/registry"
     )
@@ -78,7 +68,7 @@ def test_verify_render_pull(world: dict[str, Any], tmp_path: Path, serve: Callab
     world["runner"].run(repo.path, inputs(world, **{"public-url": public}), "workflow_dispatch", {}, repo.head())
     pr = gh.pulls("myorg", "registry", "open")[0]
     gh.merge("myorg", "registry", pr["number"])
-    main = clone(gh, tmp_path / "registry-main", "main")
+    main = clone_registry(gh, tmp_path / "registry-main", "main")
     rendered = registry_runner.run(main, {"command": "render", "site-url": "http://site.invalid"}, "push", {}, "")
     assert isinstance(rendered, Result) and rendered.status == 0, rendered.log
     site_dir = Path(rendered.outputs["site"])

@@ -4,7 +4,6 @@ to bytes whose sha256 is the manifest's digest. Real servers on 127.0.0.1 each t
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from static_registry.documents import Manifest
-from tests.e2e.test_publish import WRITER, assert_clean, inputs, world
+from tests.e2e.test_publish import WRITER, assert_clean, clone_registry, inputs, world
 from tests.support.action_runner import ActionRunner, ContainerRepo, Result
 from tests.support.github_fixture import GitHubServer
 from tests.support.storage_servers import GCSServer, S3Server
@@ -44,22 +43,7 @@ def backend_inputs(request: pytest.FixtureRequest, backend: str, world: dict[str
 
 
 def manifest_layer(gh: GitHubServer, tmp_path: Path, tag: str) -> tuple[str, str, int]:
-    clone = tmp_path / "clone"
-    header = "AUTHORIZATION: basic " + __import__("base64").b64encode(f"x:{WRITER}".encode()).decode()
-    subprocess.run(
-        [
-            "git",
-            "-c",
-            f"http.extraHeader={header}",
-            "clone",
-            "-q",
-            "-b",
-            "update/myorg/hello",
-            gh.git_url("myorg", "registry"),
-            str(clone),
-        ],
-        check=True,
-    )
+    clone = clone_registry(gh, tmp_path / "clone", "update/myorg/hello")
     manifest = Manifest.from_markdown(
         (clone / f"myorg/hello/manifests/{tag}/README.md").read_text(), "myorg/hello", tag
     )
