@@ -81,12 +81,12 @@ def action_image(tmp_path_factory: pytest.TempPathFactory) -> str:
     tagged by a hash of the build context so reruns with unchanged sources skip the build.
     ``STATIC_REGISTRY_ACTION_IMAGE`` names an already built image instead."""
     if podman() is None:
-        pytest.skip("podman is not installed: run scripts/setup-podman")
+        pytest.fail("podman is not installed: run scripts/setup-podman", pytrace=False)
     given = os.environ.get("STATIC_REGISTRY_ACTION_IMAGE")
     if given:
         return given
     if subprocess.run(["podman", "image", "exists", BASE_IMAGE], check=False).returncode != 0:
-        pytest.skip(f"{BASE_IMAGE} is missing: run scripts/setup-podman")
+        pytest.fail(f"{BASE_IMAGE} is missing: run scripts/setup-podman", pytrace=False)
     tag = f"{IMAGE_REPO}:{context_hash()[:16]}"
     if subprocess.run(["podman", "image", "exists", tag], check=False).returncode == 0:
         return tag
@@ -128,7 +128,7 @@ def action_image(tmp_path_factory: pytest.TempPathFactory) -> str:
 def podman_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """podman's Docker-compatible Engine API on a Unix socket, stopped by PID afterwards."""
     if podman() is None:
-        pytest.skip("podman is not installed: run scripts/setup-podman")
+        pytest.fail("podman is not installed: run scripts/setup-podman", pytrace=False)
     folder = tmp_path_factory.mktemp("podman-api")
     sock = folder / "podman.sock"
     with (folder / "service.log").open("wb") as out:

@@ -41,7 +41,7 @@ def setup_world(gh: GitHubServer, tmp_path: Path, post_recipe: bool = True) -> t
     bb = busybox()
     if post_recipe:
         if bb is None:
-            pytest.skip("a static busybox is needed (apt-get install busybox-static)")
+            pytest.fail("a static busybox is needed (apt-get install busybox-static)", pytrace=False)
         dirs.workspace.joinpath("post").mkdir(parents=True)
         shutil.copy(bb, dirs.workspace / "post/busybox")
         shutil.copytree(
@@ -106,6 +106,14 @@ def check_published(gh: GitHubServer, dirs: RunnerDirs, run: ActionRun, tags: se
     return images
 
 
+PUBLISH_TO_TEST_SERVER = {
+    "registry": "myorg/registry",
+    "token": WRITER,
+    "storage": "file",
+    "storage-path": "/github/runner_temp/images",
+}
+
+
 def test_action_builds_post_recipe_through_the_socket_and_opens_pr(
     action_image: str, podman_socket: Path, github_server: GitHubServer, tmp_path: Path
 ) -> None:
@@ -113,10 +121,7 @@ def test_action_builds_post_recipe_through_the_socket_and_opens_pr(
     dirs, repo = setup_world(gh, tmp_path)
     dirs.chown_to_runner_user()
     inputs = {
-        "registry": "myorg/registry",
-        "token": WRITER,
-        "storage": "file",
-        "storage-path": "/github/runner_temp/images",
+        **PUBLISH_TO_TEST_SERVER,
         "builder": "auto",
         "build-options": "--fakeroot",
     }
@@ -134,7 +139,7 @@ def test_action_builds_post_recipe_through_the_socket_and_opens_pr(
     assert post["recipe"] == "post/Singularity.post"
     apptainer = host_apptainer()
     if apptainer is None:
-        pytest.skip("no apptainer on the host to run the stored image (scripts/install-apptainer)")
+        pytest.fail("no apptainer on the host to run the stored image (scripts/install-apptainer)", pytrace=False)
     sif = tmp_path / "downloaded.sif"
     shutil.copy(stored_file(dirs, post["url"]), sif)
     ran = subprocess.run(
@@ -151,10 +156,7 @@ def test_action_auto_without_socket_fails_with_the_sentence(
     dirs, repo = setup_world(gh, tmp_path, post_recipe=False)
     dirs.chown_to_runner_user()
     inputs = {
-        "registry": "myorg/registry",
-        "token": WRITER,
-        "storage": "file",
-        "storage-path": "/github/runner_temp/images",
+        **PUBLISH_TO_TEST_SERVER,
         "builder": "auto",
     }
     run = run_like_the_runner(action_image, dirs, runner_env(dirs, inputs, github_env(gh, repo)), None)
@@ -174,7 +176,7 @@ def test_action_publishes_prebuilt_images(action_image: str, github_server: GitH
     gh = github_server
     apptainer = host_apptainer()
     if apptainer is None:
-        pytest.skip("no apptainer on the host to build the prebuilt image (scripts/install-apptainer)")
+        pytest.fail("no apptainer on the host to build the prebuilt image (scripts/install-apptainer)", pytrace=False)
     dirs, repo = setup_world(gh, tmp_path, post_recipe=False)
     # an earlier step of the job built the images on the runner host
     prebuilt = dirs.workspace / "prebuilt"
@@ -191,10 +193,7 @@ def test_action_publishes_prebuilt_images(action_image: str, github_server: GitH
         assert done.returncode == 0, done.stdout + done.stderr
     dirs.chown_to_runner_user()
     inputs = {
-        "registry": "myorg/registry",
-        "token": WRITER,
-        "storage": "file",
-        "storage-path": "/github/runner_temp/images",
+        **PUBLISH_TO_TEST_SERVER,
         "builder": "none",
         "images": "latest=prebuilt/latest.sif\ntools=/github/workspace/prebuilt/tools.sif",
     }

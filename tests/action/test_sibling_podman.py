@@ -42,7 +42,7 @@ print("BUILT", out.stat().st_size)
 def make_workspace(tmp_path: Path) -> RunnerDirs:
     bb = busybox()
     if bb is None:
-        pytest.skip("a static busybox is needed (apt-get install busybox-static)")
+        pytest.fail("a static busybox is needed (apt-get install busybox-static)", pytrace=False)
     dirs = RunnerDirs.create(tmp_path)
     (dirs.workspace / "recipes").mkdir()
     (dirs.workspace / "recipes/Singularity.tiny").write_text(TINY_RECIPE)
@@ -73,7 +73,7 @@ def test_auto_builds_post_recipe_in_privileged_sibling(action_image: str, podman
 
     apptainer = host_apptainer()
     if apptainer is None:
-        pytest.skip("no apptainer on the host to run the built image (scripts/install-apptainer)")
+        pytest.fail("no apptainer on the host to run the built image (scripts/install-apptainer)", pytrace=False)
     ran = subprocess.run(
         [apptainer, "run", str(sif), "a", "b"], capture_output=True, text=True, timeout=120, check=False
     )

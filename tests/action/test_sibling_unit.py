@@ -350,7 +350,7 @@ def test_probe_in_place_on_this_host() -> None:
 
     engine = host_apptainer()
     if engine is None:
-        pytest.skip("no apptainer on the host (scripts/install-apptainer)")
+        pytest.fail("no apptainer on the host (scripts/install-apptainer)", pytrace=False)
     works, why = sibling.probe_in_place(engine)
     assert works, why
     assert why == "it can create a PID namespace with a fresh /proc here"

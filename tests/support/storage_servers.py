@@ -63,7 +63,7 @@ def _find(name: str) -> str:
         return str(path)
     found = shutil.which(name)
     if not found:
-        pytest.skip(f"{name} is not installed")
+        pytest.fail(f"{name} is not installed", pytrace=False)
     return found
 
 
